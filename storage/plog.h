@@ -1,0 +1,160 @@
+/* plog.h: a partition log, an append-only directory of segments. */
+#ifndef RUNNEL_STORAGE_PLOG_H
+#define RUNNEL_STORAGE_PLOG_H
+
+/*
+ * A partition log lives in one directory.  Each segment is three files named
+ * by the segment's base offset as 20 zero-padded digits:
+ *
+ *   00000000000000000000.log        record batches, byte for byte as appended
+ *   00000000000000000000.index      sparse offset index: (relative offset u32,
+ *                                   file position u32) big-endian pairs
+ *   00000000000000000000.timeindex  sparse time index: (timestamp i64,
+ *                                   relative offset u32) big-endian pairs
+ *
+ * An index entry is added every index_interval_bytes of appended data.  The
+ * last segment is the active one; a new segment starts (rolls) when the
+ * active one would exceed segment_bytes or is older than segment_ms.
+ *
+ * The log does not validate batches: the caller passes batches that
+ * batch_validate accepted.  The log assigns offsets (batch_stamp) on append.
+ *
+ * Threading: all functions are called from one thread, except plog_sync,
+ * which may run on a background thread while the owner keeps appending and
+ * reading (it only fsyncs file descriptors that stay open until the log is
+ * closed and its last reference dropped).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct plog;
+
+struct plog_config {
+	uint64_t segment_bytes;        /* roll when the active segment would pass this */
+	int64_t segment_ms;            /* roll when the active segment is older; 0: never */
+	uint32_t index_interval_bytes; /* bytes of batches between index entries */
+	uint32_t max_index_entries;    /* preallocation bound per segment index */
+};
+
+#define PLOG_DEFAULT_SEGMENT_BYTES (1024ull * 1024ull * 1024ull)
+#define PLOG_DEFAULT_SEGMENT_MS (7ll * 24 * 3600 * 1000)
+#define PLOG_DEFAULT_INDEX_INTERVAL_BYTES 4096u
+
+void plog_config_default(struct plog_config *cfg);
+
+/*
+ * Opens the log in dir, creating the directory and an empty first segment if
+ * needed.  Recovery runs here: the active segment is scanned batch by batch
+ * from its last trustworthy index entry; a torn, partial or corrupt batch and
+ * everything after it is truncated away (and logged).  An index or time index
+ * that is missing, of a bad size, or inconsistent with its segment is rebuilt.
+ * now_ms is the wall clock, used to age segments.
+ * Returns 0 and *out (owned by the caller, freed by plog_close), or
+ * RN_E_IO, RN_E_NOMEM, RN_E_CORRUPT_STATE (a closed segment is unreadable).
+ */
+int plog_open(const char *dir, const struct plog_config *cfg, int64_t now_ms, struct plog **out);
+
+/* Drops the owner's reference; the files close when no slice holds one. */
+void plog_close(struct plog *log);
+
+/* Closes the log and removes its directory (topic deletion). */
+int plog_destroy(struct plog *log);
+
+/* Offset of the first record kept, and the offset the next append gets. */
+int64_t plog_start_offset(const struct plog *log);
+int64_t plog_end_offset(const struct plog *log);
+
+/* Bytes stored over all segments, and the number of segments. */
+uint64_t plog_size_bytes(const struct plog *log);
+uint32_t plog_segment_count(const struct plog *log);
+
+struct plog_append_result {
+	int64_t base_offset;
+	int64_t last_offset;
+	int64_t max_timestamp;
+};
+
+/*
+ * Appends one validated batch of len bytes.  Stamps base_offset (the log end
+ * offset) and leader_epoch into buf in place, then writes the same bytes.
+ * Rolls first if the batch would not fit or the segment is too old.
+ * Returns 0, RN_E_IO (the log is then read-only until reopened) or RN_E_INVAL.
+ */
+int plog_append(struct plog *log, uint8_t *buf, size_t len, int32_t leader_epoch, int64_t now_ms,
+		struct plog_append_result *res);
+
+/*
+ * Appends a batch that already carries its offsets (a follower copying the
+ * leader).  The batch's base offset must equal plog_end_offset.
+ */
+int plog_append_as_is(struct plog *log, const uint8_t *buf, size_t len, int64_t now_ms,
+		      struct plog_append_result *res);
+
+/*
+ * A read result: bytes [file_pos, file_pos + len) of an open segment file,
+ * holding whole batches.  The slice keeps the segment open until released,
+ * so it can be sent with sendfile after the log has moved on.
+ */
+struct plog_slice {
+	int fd;
+	uint64_t file_pos;
+	uint32_t len;
+	int64_t first_offset; /* base offset of the first batch in the slice */
+	void *ref;            /* pass to plog_slice_release */
+};
+
+/*
+ * Reads whole batches starting with the batch that contains offset, up to
+ * max_bytes (but at least one whole batch if the first one is larger, so a
+ * reader always makes progress), never including a batch whose last offset
+ * is at or beyond max_offset (the high watermark for consumers).
+ * Returns 0 with slice->len possibly 0 (nothing below max_offset yet),
+ * RN_E_OFFSET_OUT_OF_RANGE if offset is below the log start or above the
+ * log end, or RN_E_IO.
+ */
+int plog_read(struct plog *log, int64_t offset, uint32_t max_bytes, int64_t max_offset,
+	      struct plog_slice *slice);
+
+/* Copies a slice's bytes into buf (at least slice->len bytes); 0 or RN_E_IO. */
+int plog_slice_copy(const struct plog_slice *slice, uint8_t *buf);
+
+void plog_slice_release(struct plog_slice *slice);
+
+/* Takes one more reference on the slice's segment for a second user. */
+void *plog_ref_acquire(void *ref);
+void plog_ref_release(void *ref);
+
+/*
+ * Finds the first offset whose batch max timestamp is at least timestamp_ms.
+ * Returns 0 with *offset and *found_timestamp, or RN_E_NOT_FOUND when every
+ * record is older (the caller answers with the log end offset), or RN_E_IO.
+ */
+int plog_offset_for_timestamp(struct plog *log, int64_t timestamp_ms, int64_t *offset,
+			      int64_t *found_timestamp);
+
+/* Rolls if the active segment is older than segment_ms. */
+int plog_maybe_roll(struct plog *log, int64_t now_ms);
+
+/*
+ * Removes everything from offset on (a follower truncating a divergent
+ * suffix).  offset must be within [start, end].  Returns 0 or RN_E_IO.
+ */
+int plog_truncate(struct plog *log, int64_t offset);
+
+/*
+ * Durability.  plog_unsynced_end is the end offset of what has been written
+ * but not yet fsynced.  plog_sync fsyncs the data (and, after a roll, the
+ * closed segments and directory) up to the end offset as it was when the
+ * call started, and returns that offset in *synced_end; it may run on a
+ * background thread.  plog_synced_end reports what is known durable.
+ */
+int64_t plog_synced_end(const struct plog *log);
+int plog_sync(struct plog *log, int64_t *synced_end);
+
+/* Holds the log (and its files) open while a background sync uses it. */
+void plog_hold(struct plog *log);
+void plog_unhold(struct plog *log);
+
+#endif
