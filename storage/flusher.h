@@ -17,8 +17,9 @@ struct flusher;
 struct plog;
 struct kv;
 
-/* notify_cb runs on the flusher thread after each completed request; it must
- * only wake the owner (for example event_active on a libevent event). */
+/* notify_cb (may be NULL) runs on the flusher thread after requests complete,
+ * once for all the requests synced together; it must only wake the owner
+ * (for example event_active on a libevent event). */
 int flusher_start(void (*notify_cb)(void *arg), void *arg, struct flusher **out);
 
 /* Stops the thread after finishing queued requests and frees the flusher. */
@@ -27,7 +28,9 @@ void flusher_stop(struct flusher *f);
 /*
  * Queues one request: sync each log (plog_hold is taken here and released
  * after the sync) and, if kv is not NULL, the LMDB environment.  Returns the
- * request's sequence number (increasing from 1) or a negative error.
+ * request's sequence number (increasing from 1) or a negative error:
+ * RN_E_FULL (FLUSHER_MAX_QUEUED requests waiting), RN_E_INVAL (too many logs,
+ * or logs NULL with log_count > 0), RN_E_NOMEM.
  */
 int64_t flusher_submit(struct flusher *f, struct plog **logs, uint32_t log_count, struct kv *kv);
 

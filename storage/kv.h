@@ -35,7 +35,14 @@ int kv_get(struct kv *kv, const char *table, const void *key, size_t key_len, vo
 	   size_t *val_len);
 int kv_del(struct kv *kv, const char *table, const void *key, size_t key_len);
 
-/* Write transactions for several changes that must land together. */
+/*
+ * Write transactions for several changes that must land together.  One may
+ * be open at a time (kv_txn_begin, kv_put and kv_del return RN_E_INVAL while
+ * one is).  kv_txn_commit and kv_txn_abort free the transaction, whatever
+ * the result.  Errors: RN_E_INVAL (empty or too long key or table name),
+ * RN_E_NOT_FOUND (kv_txn_del of a missing key), RN_E_FULL (the map, the
+ * transaction or the table count is full), RN_E_NOMEM, RN_E_IO.
+ */
 int kv_txn_begin(struct kv *kv, struct kv_txn **out);
 int kv_txn_put(struct kv_txn *txn, const char *table, const void *key, size_t key_len,
 	       const void *val, size_t val_len);

@@ -52,7 +52,9 @@ void plog_config_default(struct plog_config *cfg);
  * that is missing, of a bad size, or inconsistent with its segment is rebuilt.
  * now_ms is the wall clock, used to age segments.
  * Returns 0 and *out (owned by the caller, freed by plog_close), or
- * RN_E_IO, RN_E_NOMEM, RN_E_CORRUPT_STATE (a closed segment is unreadable).
+ * RN_E_IO, RN_E_NOMEM, RN_E_CORRUPT_STATE (a closed segment is unreadable),
+ * RN_E_INVAL (cfg out of range: segment_bytes outside [64 B, 2 GiB],
+ * negative segment_ms, max_index_entries 0; see storage/storage_limits.h).
  */
 int plog_open(const char *dir, const struct plog_config *cfg, int64_t now_ms, struct plog **out);
 
@@ -88,6 +90,7 @@ int plog_append(struct plog *log, uint8_t *buf, size_t len, int32_t leader_epoch
 /*
  * Appends a batch that already carries its offsets (a follower copying the
  * leader).  The batch's base offset must equal plog_end_offset.
+ * Returns 0, RN_E_IO, or RN_E_INVAL (not one batch, or the wrong offset).
  */
 int plog_append_as_is(struct plog *log, const uint8_t *buf, size_t len, int64_t now_ms,
 		      struct plog_append_result *res);
@@ -120,6 +123,7 @@ int plog_read(struct plog *log, int64_t offset, uint32_t max_bytes, int64_t max_
 /* Copies a slice's bytes into buf (at least slice->len bytes); 0 or RN_E_IO. */
 int plog_slice_copy(const struct plog_slice *slice, uint8_t *buf);
 
+/* Drops the slice's reference (if any) and empties it (len 0, fd -1). */
 void plog_slice_release(struct plog_slice *slice);
 
 /* Takes one more reference on the slice's segment for a second user. */
@@ -139,7 +143,9 @@ int plog_maybe_roll(struct plog *log, int64_t now_ms);
 
 /*
  * Removes everything from offset on (a follower truncating a divergent
- * suffix).  offset must be within [start, end].  Returns 0 or RN_E_IO.
+ * suffix).  offset must be within [start, end] and the first offset of a
+ * batch (or the end).  Returns 0, RN_E_OFFSET_OUT_OF_RANGE, RN_E_INVAL (not a
+ * batch boundary) or RN_E_IO (the log is then read-only).
  */
 int plog_truncate(struct plog *log, int64_t offset);
 

@@ -1,0 +1,69 @@
+/* plog_internal.h: the partition log's state, shared by plog.c and plog_open.c. */
+#ifndef RUNNEL_STORAGE_PLOG_INTERNAL_H
+#define RUNNEL_STORAGE_PLOG_INTERNAL_H
+
+#include "storage/plog.h"
+#include "storage/segment.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Written by plog_close after everything is fsynced, removed by plog_open. */
+#define PLOG_CLEAN_MARKER ".clean_shutdown"
+
+/*
+ * What plog_sync, running on another thread, may look at.  The owner thread
+ * changes it only at a roll, a truncation or a close, under lock.
+ */
+struct plog_sync_state {
+	pthread_mutex_t lock;    /* guards the four fields below */
+	struct segment *active;  /* a reference to the segment appends go to */
+	struct segment *pending; /* closed since the last sync, each a reference */
+	bool dir_dirty;          /* a segment file was created or removed */
+	uint64_t generation;     /* bumped by each truncation */
+	pthread_mutex_t sync_lock; /* runs one plog_sync at a time */
+};
+
+struct plog {
+	char *dir;
+	int dir_fd;
+	struct plog_config cfg;
+	uint32_t idx_cap;            /* index entries preallocated per segment */
+	struct segment **segs;       /* by base offset; the last is active */
+	uint32_t seg_count;
+	uint32_t seg_cap;
+	uint64_t closed_bytes;       /* bytes in every segment but the active one */
+	uint8_t *scan_buf;           /* scan_bytes for header walks during reads */
+	uint32_t scan_bytes;
+	_Atomic int64_t end_offset;  /* written end, published after each write */
+	_Atomic int64_t synced_end;  /* known durable end */
+	atomic_bool failed;          /* a write or sync failed: read-only */
+	atomic_bool destroyed;       /* files removed: nothing left to sync */
+	atomic_int refs;             /* the owner plus each plog_hold */
+	struct plog_sync_state sync;
+};
+
+static inline struct segment *plog_active(const struct plog *log)
+{
+	return log->segs[log->seg_count - 1];
+}
+
+/* Allocates a log for dir with one reference and no segments. */
+struct plog *plog_alloc(const char *dir, const struct plog_config *cfg);
+
+/* Drops a reference; the last one frees the log and its segment references. */
+void plog_unref(struct plog *log);
+
+/* Appends a segment reference (taking it over).  0 or RN_E_NOMEM. */
+int plog_push_segment(struct plog *log, struct segment *s);
+
+/* Removes segments [from, seg_count) and their files. */
+void plog_drop_segments(struct plog *log, uint32_t from);
+
+/* Recomputes closed_bytes from the segment sizes. */
+void plog_count_closed_bytes(struct plog *log);
+
+/* fsyncs the log directory.  0 or RN_E_IO. */
+int plog_sync_dir(struct plog *log);
+
+#endif
