@@ -1,0 +1,480 @@
+/* batch.c: the binary record batch: validation, stamping, iteration, building. */
+#include "wire/batch.h"
+
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/rn_assert.h"
+#include "wire/varint.h"
+
+/*
+ * The smallest record: a one-byte length, then attributes, timestamp delta,
+ * offset delta, key length, value length and header count, one byte each.
+ * It bounds how many records a batch of a given size can hold, so a header
+ * that claims more is refused before the records are walked.
+ */
+#define MIN_RECORD_BYTES 7u
+
+/* A record's fields as parsed from the bytes, before the header is applied. */
+struct record_raw {
+	int8_t attributes;
+	int64_t timestamp_delta;
+	int32_t offset_delta;
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+	int32_t header_count;
+	const uint8_t *headers;
+	size_t headers_len;
+};
+
+/* A forward-only reader over [pos, end) that never reads past end. */
+struct cursor {
+	const uint8_t *pos;
+	const uint8_t *end;
+};
+
+static size_t cursor_left(const struct cursor *c)
+{
+	return (size_t)(c->end - c->pos);
+}
+
+static int cursor_varint(struct cursor *c, int32_t *out)
+{
+	size_t n = varint_get(c->pos, cursor_left(c), out);
+	if (n == 0)
+		return RN_E_CORRUPT_MESSAGE;
+	c->pos += n;
+	return 0;
+}
+
+static int cursor_varlong(struct cursor *c, int64_t *out)
+{
+	size_t n = varlong_get(c->pos, cursor_left(c), out);
+	if (n == 0)
+		return RN_E_CORRUPT_MESSAGE;
+	c->pos += n;
+	return 0;
+}
+
+/* Reads a length-prefixed byte string whose length may be -1 (null) when
+ * nullable is set.  *bytes is NULL for a null string. */
+static int cursor_bytes(struct cursor *c, int nullable, const uint8_t **bytes, int32_t *len)
+{
+	int rc = cursor_varint(c, len);
+	if (rc != 0)
+		return rc;
+	if (*len == -1 && nullable) {
+		*bytes = NULL;
+		return 0;
+	}
+	if (*len < 0 || (size_t)*len > cursor_left(c))
+		return RN_E_CORRUPT_MESSAGE;
+	*bytes = c->pos;
+	c->pos += *len;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- header */
+
+static void header_read(const uint8_t *buf, struct batch_info *info)
+{
+	info->base_offset = (int64_t)be_get64(buf + BATCH_OFF_BASE_OFFSET);
+	info->total_bytes = BATCH_LOG_OVERHEAD + be_get32(buf + BATCH_OFF_LENGTH);
+	info->leader_epoch = (int32_t)be_get32(buf + BATCH_OFF_LEADER_EPOCH);
+	info->crc = be_get32(buf + BATCH_OFF_CRC);
+	info->attributes = (int16_t)be_get16(buf + BATCH_OFF_ATTRIBUTES);
+	info->last_offset_delta = (int32_t)be_get32(buf + BATCH_OFF_LAST_OFFSET_DELTA);
+	info->first_timestamp = (int64_t)be_get64(buf + BATCH_OFF_FIRST_TIMESTAMP);
+	info->max_timestamp = (int64_t)be_get64(buf + BATCH_OFF_MAX_TIMESTAMP);
+	info->producer_id = (int64_t)be_get64(buf + BATCH_OFF_PRODUCER_ID);
+	info->producer_epoch = (int16_t)be_get16(buf + BATCH_OFF_PRODUCER_EPOCH);
+	info->base_sequence = (int32_t)be_get32(buf + BATCH_OFF_BASE_SEQUENCE);
+	info->record_count = (int32_t)be_get32(buf + BATCH_OFF_RECORD_COUNT);
+}
+
+int batch_peek(const uint8_t *buf, size_t avail, struct batch_info *info)
+{
+	if (avail < BATCH_HEADER_BYTES)
+		return RN_E_CORRUPT_MESSAGE;
+	if (buf[BATCH_OFF_MAGIC] != BATCH_MAGIC)
+		return RN_E_CORRUPT_MESSAGE;
+
+	/* Checked before the addition in header_read so that a huge claimed
+	 * length cannot wrap total_bytes around to a plausible value. */
+	uint32_t batch_length = be_get32(buf + BATCH_OFF_LENGTH);
+	if (batch_length < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD ||
+	    batch_length > RN_MAX_BATCH_BYTES - BATCH_LOG_OVERHEAD)
+		return RN_E_CORRUPT_MESSAGE;
+
+	header_read(buf, info);
+	if (avail < info->total_bytes)
+		return RN_E_AGAIN;
+	return 0;
+}
+
+/* Checks the header fields that do not depend on the records. */
+static int header_check(const uint8_t *buf, size_t len, uint32_t max_records,
+			const struct batch_info *info)
+{
+	uint32_t crc = crc32c(buf + BATCH_CRC_START, len - BATCH_CRC_START);
+	if (crc != info->crc)
+		return RN_E_CORRUPT_MESSAGE;
+	if ((info->attributes & BATCH_ATTR_COMPRESSION_MASK) != BATCH_COMPRESSION_NONE)
+		return RN_E_UNSUPPORTED_VERSION;
+	if (info->record_count < 0)
+		return RN_E_CORRUPT_MESSAGE;
+	if (info->record_count == 0)
+		return RN_E_INVALID_RECORD;
+
+	uint32_t limit = max_records;
+	if (limit > RN_MAX_RECORDS_PER_BATCH)
+		limit = RN_MAX_RECORDS_PER_BATCH;
+	if ((uint32_t)info->record_count > limit)
+		return RN_E_RECORD_LIST_TOO_LARGE;
+	if ((uint64_t)info->record_count * MIN_RECORD_BYTES > len - BATCH_HEADER_BYTES)
+		return RN_E_CORRUPT_MESSAGE;
+	if (info->last_offset_delta != info->record_count - 1)
+		return RN_E_INVALID_RECORD;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- records */
+
+/* Walks the headers of one record, checking that each is well formed. */
+static int headers_check(const uint8_t *pos, size_t len, int32_t count)
+{
+	struct record_header_view h;
+	for (int32_t i = 0; i < count; i++) {
+		int rc = batch_header_next(&pos, &len, &h);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return RN_E_CORRUPT_MESSAGE;
+	}
+	return len == 0 ? 0 : RN_E_CORRUPT_MESSAGE;
+}
+
+/*
+ * Parses the record at c->pos and moves past it.  Checks only structure:
+ * the length stays inside the batch, every field fits, and the fields fill
+ * the length exactly.  The header count is reported unchecked against the
+ * limit; the caller decides what a rule break is.
+ */
+static int record_parse(struct cursor *c, struct record_raw *r)
+{
+	int32_t rec_len;
+	int rc = cursor_varint(c, &rec_len);
+	if (rc != 0)
+		return rc;
+	if (rec_len < 0 || (size_t)rec_len > cursor_left(c))
+		return RN_E_CORRUPT_MESSAGE;
+
+	struct cursor in = { c->pos, c->pos + rec_len };
+	c->pos = in.end;
+	if (cursor_left(&in) < 1)
+		return RN_E_CORRUPT_MESSAGE;
+	r->attributes = (int8_t)*in.pos++;
+	if ((rc = cursor_varlong(&in, &r->timestamp_delta)) != 0 ||
+	    (rc = cursor_varint(&in, &r->offset_delta)) != 0 ||
+	    (rc = cursor_bytes(&in, 1, &r->key, &r->key_len)) != 0 ||
+	    (rc = cursor_bytes(&in, 1, &r->value, &r->value_len)) != 0 ||
+	    (rc = cursor_varint(&in, &r->header_count)) != 0)
+		return rc;
+	if (r->header_count < 0)
+		return RN_E_CORRUPT_MESSAGE;
+	r->headers = in.pos;
+	r->headers_len = cursor_left(&in);
+	return 0;
+}
+
+/* Applies the rules to one parsed record: its position, attributes,
+ * header count and timestamp against the batch header. */
+static int record_rules(const struct record_raw *r, int32_t index, const struct batch_info *info)
+{
+	if (r->offset_delta != index)
+		return RN_E_INVALID_RECORD;
+	if (r->attributes != 0)
+		return RN_E_INVALID_RECORD;
+	if ((uint32_t)r->header_count > RN_MAX_HEADERS_PER_RECORD)
+		return RN_E_INVALID_RECORD;
+	/* With LogAppendTime the leader's clock replaces every record's time,
+	 * so the producer's deltas no longer relate to max_timestamp. */
+	if (info->attributes & BATCH_ATTR_TIMESTAMP_LOG_APPEND)
+		return 0;
+	int64_t ts;
+	if (__builtin_add_overflow(info->first_timestamp, r->timestamp_delta, &ts))
+		return RN_E_INVALID_RECORD;
+	if (ts > info->max_timestamp)
+		return RN_E_INVALID_RECORD;
+	return 0;
+}
+
+/*
+ * Structural errors outrank rule breaks: a batch whose bytes cannot be parsed
+ * is CORRUPT_MESSAGE even if an earlier record also broke a rule, because the
+ * producer (or the network) damaged it and retrying may help.
+ */
+static int records_check(const uint8_t *buf, size_t len, const struct batch_info *info)
+{
+	struct cursor c = { buf + BATCH_HEADER_BYTES, buf + len };
+	int rule_err = 0;
+	for (int32_t i = 0; i < info->record_count; i++) {
+		struct record_raw r;
+		int rc = record_parse(&c, &r);
+		if (rc == 0)
+			rc = headers_check(r.headers, r.headers_len, r.header_count);
+		if (rc != 0)
+			return rc;
+		if (rule_err == 0)
+			rule_err = record_rules(&r, i, info);
+	}
+	if (c.pos != c.end)
+		return RN_E_CORRUPT_MESSAGE;
+	return rule_err;
+}
+
+int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info)
+{
+	struct batch_info tmp;
+	int rc = batch_peek(buf, len, &tmp);
+	if (rc == RN_E_AGAIN)
+		return RN_E_CORRUPT_MESSAGE;
+	if (rc != 0)
+		return rc;
+	if (len != tmp.total_bytes)
+		return RN_E_CORRUPT_MESSAGE;
+	if ((rc = header_check(buf, len, max_records, &tmp)) != 0)
+		return rc;
+	if ((rc = records_check(buf, len, &tmp)) != 0)
+		return rc;
+	if (info)
+		*info = tmp;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stamping */
+
+void batch_stamp(uint8_t *buf, int64_t base_offset, int32_t leader_epoch)
+{
+	be_put64(buf + BATCH_OFF_BASE_OFFSET, (uint64_t)base_offset);
+	be_put32(buf + BATCH_OFF_LEADER_EPOCH, (uint32_t)leader_epoch);
+}
+
+void batch_stamp_log_append_time(uint8_t *buf, size_t len, int64_t now_ms)
+{
+	RN_ASSERT(len >= BATCH_HEADER_BYTES);
+	RN_ASSERT(len == BATCH_LOG_OVERHEAD + (size_t)be_get32(buf + BATCH_OFF_LENGTH));
+
+	uint16_t attributes = be_get16(buf + BATCH_OFF_ATTRIBUTES);
+	attributes |= BATCH_ATTR_TIMESTAMP_LOG_APPEND;
+	be_put16(buf + BATCH_OFF_ATTRIBUTES, attributes);
+	be_put64(buf + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)now_ms);
+	be_put32(buf + BATCH_OFF_CRC, crc32c(buf + BATCH_CRC_START, len - BATCH_CRC_START));
+}
+
+/* ---------------------------------------------------------------- reading */
+
+int batch_iter_init(struct batch_iter *it, const uint8_t *buf, size_t len)
+{
+	int rc = batch_peek(buf, len, &it->info);
+	if (rc != 0 || len < it->info.total_bytes)
+		return RN_E_CORRUPT_MESSAGE;
+	it->batch = buf;
+	it->pos = buf + BATCH_HEADER_BYTES;
+	it->end = buf + it->info.total_bytes;
+	it->index = 0;
+	return 0;
+}
+
+/* Offsets and timestamps are added with wrapping arithmetic: a validated
+ * batch cannot overflow, and an unvalidated one must not cause undefined
+ * behaviour, only odd values. */
+static int64_t add_wrapping(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+int batch_iter_next(struct batch_iter *it, struct record_view *rec)
+{
+	if (it->index >= it->info.record_count || it->pos >= it->end)
+		return 0;
+
+	struct cursor c = { it->pos, it->end };
+	struct record_raw r;
+	int rc = record_parse(&c, &r);
+	if (rc != 0)
+		return rc;
+	it->pos = c.pos;
+	it->index++;
+
+	rec->offset = add_wrapping(it->info.base_offset, r.offset_delta);
+	if (it->info.attributes & BATCH_ATTR_TIMESTAMP_LOG_APPEND)
+		rec->timestamp = it->info.max_timestamp;
+	else
+		rec->timestamp = add_wrapping(it->info.first_timestamp, r.timestamp_delta);
+	rec->key = r.key;
+	rec->key_len = r.key_len;
+	rec->value = r.value;
+	rec->value_len = r.value_len;
+	rec->header_count = (uint32_t)r.header_count;
+	rec->headers = r.headers;
+	rec->headers_len = r.headers_len;
+	return 1;
+}
+
+int batch_header_next(const uint8_t **pos, size_t *len, struct record_header_view *h)
+{
+	if (*len == 0)
+		return 0;
+	struct cursor c = { *pos, *pos + *len };
+	/* Header keys are never null; only values may be. */
+	int rc = cursor_bytes(&c, 0, &h->key, &h->key_len);
+	if (rc == 0)
+		rc = cursor_bytes(&c, 1, &h->value, &h->value_len);
+	if (rc != 0)
+		return rc;
+	*len = cursor_left(&c);
+	*pos = c.pos;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- building */
+
+void batch_builder_init(struct batch_builder *b, uint8_t *buf, size_t cap)
+{
+	RN_ASSERT(buf != NULL);
+	RN_ASSERT(cap >= BATCH_HEADER_BYTES);
+	b->buf = buf;
+	b->cap = cap;
+	b->len = BATCH_HEADER_BYTES;
+	b->count = 0;
+	b->first_timestamp = 0;
+	b->max_timestamp = 0;
+}
+
+static size_t bytes_field_size(int32_t len)
+{
+	return varint_size(len) + (len > 0 ? (size_t)len : 0);
+}
+
+/* The record's bytes after its length prefix. */
+static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
+			       int32_t value_len, uint32_t header_count,
+			       const struct record_header_view *headers)
+{
+	size_t n = 1 + varlong_size(timestamp_delta) + varint_size(offset_delta) +
+		   bytes_field_size(key_len) + bytes_field_size(value_len) +
+		   varint_size((int32_t)header_count);
+	for (uint32_t i = 0; i < header_count; i++)
+		n += bytes_field_size(headers[i].key_len) + bytes_field_size(headers[i].value_len);
+	return n;
+}
+
+size_t batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
+			 int32_t value_len, uint32_t header_count,
+			 const struct record_header_view *headers)
+{
+	size_t body = record_body_size(timestamp_delta, offset_delta, key_len, value_len,
+				       header_count, headers);
+	return varint_size((int32_t)(body > INT32_MAX ? INT32_MAX : body)) + body;
+}
+
+static int add_args_check(const struct batch_builder *b, const void *key, int32_t key_len,
+			  const void *value, int32_t value_len,
+			  const struct record_header_view *headers, uint32_t header_count)
+{
+	if ((uint32_t)b->count >= RN_MAX_RECORDS_PER_BATCH)
+		return RN_E_INVAL;
+	if (header_count > RN_MAX_HEADERS_PER_RECORD || (header_count > 0 && headers == NULL))
+		return RN_E_INVAL;
+	if (key_len < -1 || value_len < -1)
+		return RN_E_INVAL;
+	if ((key_len > 0 && key == NULL) || (value_len > 0 && value == NULL))
+		return RN_E_INVAL;
+	for (uint32_t i = 0; i < header_count; i++) {
+		const struct record_header_view *h = &headers[i];
+		if (h->key_len < 0 || h->value_len < -1)
+			return RN_E_INVAL;
+		if ((h->key_len > 0 && h->key == NULL) || (h->value_len > 0 && h->value == NULL))
+			return RN_E_INVAL;
+	}
+	return 0;
+}
+
+static uint8_t *put_bytes(uint8_t *p, const void *data, int32_t len)
+{
+	p += varint_put(p, len);
+	if (len > 0) {
+		memcpy(p, data, (size_t)len);
+		p += len;
+	}
+	return p;
+}
+
+int batch_builder_add(struct batch_builder *b, int64_t timestamp, const void *key, int32_t key_len,
+		      const void *value, int32_t value_len,
+		      const struct record_header_view *headers, uint32_t header_count)
+{
+	int rc = add_args_check(b, key, key_len, value, value_len, headers, header_count);
+	if (rc != 0)
+		return rc;
+
+	int64_t first = b->count == 0 ? timestamp : b->first_timestamp;
+	int64_t delta;
+	if (__builtin_sub_overflow(timestamp, first, &delta))
+		return RN_E_INVAL;
+
+	size_t body = record_body_size(delta, b->count, key_len, value_len, header_count, headers);
+	/* A batch never grows past RN_MAX_BATCH_BYTES, so whatever the builder
+	 * produces is something batch_validate accepts. */
+	size_t room = (b->cap < RN_MAX_BATCH_BYTES ? b->cap : RN_MAX_BATCH_BYTES) - b->len;
+	if (body > room || varint_size((int32_t)body) + body > room)
+		return RN_E_FULL;
+
+	uint8_t *p = b->buf + b->len;
+	p += varint_put(p, (int32_t)body);
+	*p++ = 0; /* record attributes: none defined */
+	p += varlong_put(p, delta);
+	p += varint_put(p, b->count);
+	p = put_bytes(p, key, key_len);
+	p = put_bytes(p, value, value_len);
+	p += varint_put(p, (int32_t)header_count);
+	for (uint32_t i = 0; i < header_count; i++) {
+		p = put_bytes(p, headers[i].key, headers[i].key_len);
+		p = put_bytes(p, headers[i].value, headers[i].value_len);
+	}
+	RN_ASSERT((size_t)(p - b->buf) == b->len + varint_size((int32_t)body) + body);
+
+	b->len = (size_t)(p - b->buf);
+	if (b->count == 0 || timestamp > b->max_timestamp)
+		b->max_timestamp = timestamp;
+	b->first_timestamp = first;
+	b->count++;
+	return 0;
+}
+
+size_t batch_builder_finish(struct batch_builder *b, int64_t producer_id, int16_t producer_epoch,
+			    int32_t base_sequence)
+{
+	if (b->count == 0)
+		return 0;
+
+	uint8_t *h = b->buf;
+	be_put64(h + BATCH_OFF_BASE_OFFSET, 0);
+	be_put32(h + BATCH_OFF_LENGTH, (uint32_t)(b->len - BATCH_LOG_OVERHEAD));
+	be_put32(h + BATCH_OFF_LEADER_EPOCH, (uint32_t)-1);
+	h[BATCH_OFF_MAGIC] = BATCH_MAGIC;
+	be_put16(h + BATCH_OFF_ATTRIBUTES, 0);
+	be_put32(h + BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(b->count - 1));
+	be_put64(h + BATCH_OFF_FIRST_TIMESTAMP, (uint64_t)b->first_timestamp);
+	be_put64(h + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)b->max_timestamp);
+	be_put64(h + BATCH_OFF_PRODUCER_ID, (uint64_t)producer_id);
+	be_put16(h + BATCH_OFF_PRODUCER_EPOCH, (uint16_t)producer_epoch);
+	be_put32(h + BATCH_OFF_BASE_SEQUENCE, (uint32_t)base_sequence);
+	be_put32(h + BATCH_OFF_RECORD_COUNT, (uint32_t)b->count);
+	be_put32(h + BATCH_OFF_CRC, crc32c(h + BATCH_CRC_START, b->len - BATCH_CRC_START));
+	return b->len;
+}
