@@ -545,9 +545,35 @@ static void become_probe(struct progress *pr)
 	pr->paused = false;
 }
 
-/* Handles a rejected append; returns true if pr.next moved back (resend). */
-static bool decrease_next(struct progress *pr, uint64_t rejected, uint64_t hint)
+/* The highest index in [floor, index] whose entry has a term <= `term`, or
+ * floor when there is none: an entry of a higher term cannot match a log
+ * whose entry there has term `term`.  Terms never decrease along a log, so
+ * a binary search finds it. */
+static uint64_t last_possible_match(const struct raft *r, uint64_t index, uint64_t term,
+				    uint64_t floor)
 {
+	uint64_t hi = index < last_index(r) ? index : last_index(r);
+	if (hi <= floor || term_at(r, hi) <= term)
+		return hi > floor ? hi : floor;
+	uint64_t lo = floor; /* invariant: answer in [lo, hi), term_at(hi) > term */
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (term_at(r, mid) <= term)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Handles a rejected append; returns true if pr.next moved back (resend).
+ * A reject carrying the follower's term at its hint lets the leader skip
+ * every entry of a term the follower does not have, so a follower with a
+ * long divergent suffix catches up in one round trip per term instead of
+ * one per entry. */
+static bool decrease_next(const struct raft *r, struct progress *pr, const struct raft_msg *m)
+{
+	uint64_t rejected = m->index, hint = m->reject_hint;
 	if (pr->state == PR_REPLICATE) {
 		if (rejected <= pr->match)
 			return false; /* stale: answers an older append */
@@ -556,6 +582,8 @@ static bool decrease_next(struct progress *pr, uint64_t rejected, uint64_t hint)
 	}
 	if (pr->next - 1 != rejected)
 		return false; /* stale: not the probe we are waiting for */
+	if (m->log_term > 0 && hint > 0)
+		hint = last_possible_match(r, hint, m->log_term, 0);
 	uint64_t next = rejected < hint + 1 ? rejected : hint + 1;
 	pr->next = next < 1 ? 1 : next;
 	pr->paused = false;
@@ -565,7 +593,7 @@ static bool decrease_next(struct progress *pr, uint64_t rejected, uint64_t hint)
 static void handle_append_resp(struct raft *r, struct progress *pr, const struct raft_msg *m)
 {
 	if (m->reject) {
-		if (decrease_next(pr, m->index, m->reject_hint))
+		if (decrease_next(r, pr, m))
 			send_append(r, pr, true);
 		return;
 	}
@@ -669,7 +697,11 @@ static int handle_append(struct raft *r, const struct raft_msg *m)
 	if (m->index > last_index(r) || term_at(r, m->index) != m->log_term) {
 		resp.reject = true;
 		resp.index = m->index;
-		resp.reject_hint = m->index < last_index(r) ? m->index : last_index(r);
+		/* The leader's terms never decrease, so none of its entries up to
+		 * m->index has a term above m->log_term: our entries of a higher
+		 * term cannot match and the hint skips them all at once. */
+		resp.reject_hint = last_possible_match(r, m->index, m->log_term, r->commit);
+		resp.log_term = term_at(r, resp.reject_hint);
 		outbox_push(r, &resp);
 		return 0;
 	}

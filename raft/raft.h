@@ -124,7 +124,12 @@ enum raft_msg_type {
  *                           commit: the leader's commit index
  *   APPEND_RESP             index: on success the last index now matching the
  *                           leader; on reject the rejected preceding index,
- *                           with reject_hint = the follower's last index
+ *                           with reject_hint = the highest index at which
+ *                           the follower's log may still match (its entries
+ *                           above it up to index have terms above the
+ *                           append's log_term) and log_term = the follower's
+ *                           term at reject_hint; a leader treats log_term 0
+ *                           as "no term given" and uses reject_hint alone
  *   HEARTBEAT               commit: min(leader commit, follower match)
  *   HEARTBEAT_RESP          no extra fields
  * For PRE_VOTE and a granted PRE_VOTE_RESP, term is the term the candidate
