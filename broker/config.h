@@ -1,0 +1,149 @@
+/* config.h: the node's settings: one table drives flags, file, environment, help and docs. */
+#ifndef RUNNEL_BROKER_CONFIG_H
+#define RUNNEL_BROKER_CONFIG_H
+
+/*
+ * Every setting has one dotted name (for example "node.id").  The same
+ * setting is spelled
+ *
+ *   in a config file (--config FILE)   node.id=3
+ *   in the environment                 RUNNEL_NODE_ID=3
+ *   on the command line                --node-id 3   or   --node-id=3
+ *
+ * and the sources are layered: defaults < file < environment < flags.
+ * Settings that Kafka also has keep Kafka's name.
+ *
+ * Parsing is pure: the caller passes argv, the environment and the file
+ * text; nothing here reads a file except config_load, a thin wrapper.
+ */
+
+#include "common/limits.h"
+#include "common/log.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Roles a node plays (a bit set). */
+#define NODE_ROLE_BROKER 0x1u
+#define NODE_ROLE_CONTROLLER 0x2u
+
+/* "never" for the flush policy settings, as Kafka's Long.MAX_VALUE. */
+#define CONFIG_NEVER INT64_MAX
+
+/* Longest path the node accepts for data.dir and --config. */
+#define CONFIG_MAX_PATH 1024u
+
+/* Longest error message config functions produce. */
+#define CONFIG_MAX_ERROR 512u
+
+/* A host and a port, as parsed from "HOST:PORT". */
+struct config_addr {
+	char host[RN_MAX_ADDRESS_LEN + 1];
+	uint16_t port;
+};
+
+struct config_voter {
+	int32_t node_id;
+	struct config_addr addr;
+};
+
+struct node_config {
+	int32_t node_id;
+	unsigned roles;
+	struct config_addr listen;
+	struct config_addr advertise;
+	uint32_t voter_count;
+	struct config_voter voters[RN_MAX_NODES];
+	char data_dir[CONFIG_MAX_PATH];
+	enum rn_log_level log_level;
+	int64_t num_partitions;
+	int64_t default_replication_factor;
+	int64_t min_insync_replicas;
+	int64_t message_max_bytes;
+	int64_t log_segment_bytes;
+	int64_t log_roll_ms;
+	int64_t log_index_interval_bytes;
+	int64_t log_flush_interval_messages;
+	int64_t log_flush_interval_ms;
+	int64_t replica_lag_time_max_ms;
+	int64_t log_retention_check_interval_ms;
+
+	/* Where the file came from (empty: none), for the start-up summary. */
+	char config_file[CONFIG_MAX_PATH];
+	/* The last RUNNEL_* variable that named no setting ("" if none). */
+	char env_warning[CONFIG_MAX_ERROR];
+	/* Set when the setting was given, so derived defaults know. */
+	int advertise_given;
+	int voters_given;
+};
+
+/* What main should do after parsing. */
+enum config_action {
+	CONFIG_RUN = 0,
+	CONFIG_HELP,     /* --help: print config_print_help and exit 0 */
+	CONFIG_VERSION,  /* --version */
+	CONFIG_MARKDOWN, /* --help-markdown: print the settings as docs/configuration.md */
+};
+
+/* Fills cfg with the defaults (derived settings are resolved by config_finish). */
+void config_defaults(struct node_config *cfg);
+
+/*
+ * Applies one setting by its dotted name.  source names where it came from
+ * ("flag", "environment", "file x:3") and goes into the error message.
+ * Returns 0, or RN_E_INVALID_CONFIG with err (CONFIG_MAX_ERROR bytes) set to a
+ * message naming the setting: unknown name, or a value the validator refuses.
+ */
+int config_set(struct node_config *cfg, const char *name, const char *value, const char *source,
+	       char *err);
+
+/*
+ * Applies the text of a key=value file: one setting per line, blank lines
+ * and lines starting with '#' ignored, whitespace around key and value
+ * trimmed.  path is only used in messages.  Returns 0 or RN_E_INVALID_CONFIG.
+ */
+int config_apply_text(struct node_config *cfg, const char *text, const char *path, char *err);
+
+/*
+ * Applies RUNNEL_* variables of envp (NULL-terminated "NAME=value" strings).
+ * RUNNEL_CONFIG names the file.  A RUNNEL_ variable that names no setting is
+ * not an error, because the runnel CLI shares the prefix (RUNNEL_BOOTSTRAP):
+ * it is described in cfg->env_warning for the start-up log.  A bad value is.
+ * Returns 0 or RN_E_INVALID_CONFIG.
+ */
+int config_apply_env(struct node_config *cfg, char *const *envp, char *err);
+
+/*
+ * The whole sequence: defaults, then the file named by --config (or
+ * RUNNEL_CONFIG), then the environment, then the flags, then config_finish.
+ * argv[0] is the program name.  *action says whether to run or print help.
+ * Returns 0, or RN_E_INVALID_CONFIG with err set.
+ */
+int config_parse(struct node_config *cfg, int argc, char *const *argv, char *const *envp,
+		 enum config_action *action, char *err);
+
+/*
+ * Resolves derived defaults (advertise = listen, voters = "<node.id>@<listen>")
+ * and checks settings against each other (a controller must be a voter).
+ * Returns 0 or RN_E_INVALID_CONFIG.
+ */
+int config_finish(struct node_config *cfg, char *err);
+
+/* Converts a setting's dotted name into its flag ("--node-id") or
+ * environment variable ("RUNNEL_NODE_ID"); out has room for cap bytes. */
+void config_flag_name(const char *name, char *out, size_t cap);
+void config_env_name(const char *name, char *out, size_t cap);
+
+/* Prints --help (every setting) or the markdown reference. */
+void config_print_help(FILE *out, const char *prog);
+void config_print_markdown(FILE *out);
+
+/* Writes a one-line summary of the effective settings into out. */
+void config_summary(const struct node_config *cfg, char *out, size_t cap);
+
+/* Parses "HOST:PORT" (port 1..65535; "[v6]:port" accepted).  0 or RN_E_INVAL. */
+int config_parse_addr(const char *text, struct config_addr *out);
+
+#endif

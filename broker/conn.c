@@ -1,0 +1,431 @@
+/* conn.c: client connections: frames in, ordered responses out. */
+#include "broker/conn.h"
+
+#include "broker/handlers.h"
+#include "broker/node.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/rn_assert.h"
+#include "wire/codec.h"
+#include "wire/frame.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct conn {
+	struct node *node;
+	struct bufferevent *bev;
+	struct respq q;
+	char peer[CONN_PEER_LEN];
+	bool paused;   /* reading stopped by back-pressure */
+	bool closing;  /* close once the queued output is written */
+	bool dead;     /* closed; waiting to be freed */
+	bool in_input; /* process_input is on the stack */
+	struct conn *prev;
+	struct conn *next; /* node's open list, then its dead list */
+};
+
+static void process_input(struct conn *c);
+
+const char *conn_peer(const struct conn *c)
+{
+	return c->peer;
+}
+
+void *req_alloc(struct req *r, size_t n)
+{
+	void *p = arena_alloc(&r->arena, n);
+	/* Response structs are small; failing to get them means the process
+	 * is out of memory, and stopping beats answering garbage. */
+	RN_ASSERT(p != NULL);
+	return p;
+}
+
+char *req_strdup(struct req *r, const char *s)
+{
+	char *p = arena_strdup(&r->arena, s ? s : "");
+	RN_ASSERT(p != NULL);
+	return p;
+}
+
+static void req_free(struct req *r)
+{
+	if (r->out)
+		evbuffer_free(r->out);
+	wire_request_free(r->msg);
+	arena_free(&r->arena);
+	free(r);
+}
+
+void req_drop(struct req *r)
+{
+	RN_ASSERT(r->conn == NULL);
+	req_free(r);
+}
+
+void req_park(struct req *r, void (*cancel)(struct req *r), void *wait)
+{
+	RN_ASSERT(cancel != NULL);
+	r->cancel = cancel;
+	r->wait = wait;
+}
+
+/* Pauses or resumes reading so one client cannot queue unbounded work. */
+static void update_backpressure(struct conn *c)
+{
+	if (c->dead || c->closing)
+		return;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+	bool over = respq_count(&c->q) >= RESPQ_CAPACITY || queued >= RN_MAX_CONN_OUTPUT_BYTES;
+	if (over && !c->paused) {
+		c->paused = true;
+		bufferevent_disable(c->bev, EV_READ);
+	} else if (!over && c->paused) {
+		c->paused = false;
+		bufferevent_enable(c->bev, EV_READ);
+		/* Frames already buffered produce no new read event, so ask for
+		 * one; deferred, because this may run inside a partition's wake-up
+		 * of its waiters, where new requests must not be handled. */
+		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+			bufferevent_trigger(c->bev, EV_READ,
+					    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+/* Moves completed responses at the head of the queue to the socket. */
+static void pump(struct conn *c)
+{
+	struct evbuffer *output = bufferevent_get_output(c->bev);
+	struct req *r;
+	while ((r = respq_pop_done(&c->q)) != NULL) {
+		evbuffer_add_buffer(output, r->out);
+		req_free(r);
+	}
+	update_backpressure(c);
+}
+
+void req_respond_frame(struct req *r, struct evbuffer *out)
+{
+	struct conn *c = r->conn;
+	r->cancel = NULL;
+	r->wait = NULL;
+	if (!c) {
+		evbuffer_free(out);
+		req_free(r);
+		return;
+	}
+	RN_ASSERT(r->out == NULL);
+	r->out = out;
+	respq_mark_done(&c->q, r->seq);
+	pump(c);
+}
+
+/* Packs resp as one frame at the end of out.  Returns 0 or RN_E_NOMEM. */
+static int pack_frame(struct evbuffer *out, const Runnel__Response *resp, size_t body_len)
+{
+	struct evbuffer_iovec v;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(FRAME_PREFIX_BYTES + body_len), &v, 1) != 1)
+		return RN_E_NOMEM;
+	uint8_t *p = v.iov_base;
+	frame_put_prefix(p, (uint32_t)body_len);
+	size_t n = protobuf_c_message_pack(&resp->base, p + FRAME_PREFIX_BYTES);
+	RN_ASSERT(n == body_len);
+	v.iov_len = FRAME_PREFIX_BYTES + body_len;
+	return evbuffer_commit_space(out, &v, 1) == 0 ? RN_OK : RN_E_NOMEM;
+}
+
+void req_respond(struct req *r, Runnel__Response *resp)
+{
+	struct conn *c = r->conn;
+	r->cancel = NULL;
+	r->wait = NULL;
+	if (!c) {
+		req_free(r);
+		return;
+	}
+	resp->correlation_id = r->correlation_id;
+	size_t body_len = protobuf_c_message_get_packed_size(&resp->base);
+	Runnel__Response too_large = RUNNEL__RESPONSE__INIT;
+	if (body_len > RN_MAX_FRAME_BYTES) {
+		LOG_WARN("conn", "peer=%s response of %zu bytes exceeds the frame limit", c->peer,
+			 body_len);
+		too_large.correlation_id = r->correlation_id;
+		too_large.error_code = rn_err_to_wire(RN_E_UNKNOWN_SERVER_ERROR);
+		too_large.error_message = "response larger than the frame limit; ask for less";
+		resp = &too_large;
+		body_len = protobuf_c_message_get_packed_size(&resp->base);
+	}
+	/* The common case: nothing ahead in the queue, so pack straight into the
+	 * socket's output buffer without an intermediate buffer. */
+	if (c->q.head == r->seq) {
+		int rc = pack_frame(bufferevent_get_output(c->bev), resp, body_len);
+		RN_ASSERT(rc == RN_OK);
+		respq_mark_done(&c->q, r->seq);
+		RN_ASSERT(respq_pop_done(&c->q) == r);
+		req_free(r);
+		pump(c);
+		return;
+	}
+	struct evbuffer *out = evbuffer_new();
+	RN_ASSERT(out != NULL);
+	int rc = pack_frame(out, resp, body_len);
+	RN_ASSERT(rc == RN_OK);
+	req_respond_frame(r, out);
+}
+
+void req_fail(struct req *r, int err, const char *message)
+{
+	Runnel__Response resp = RUNNEL__RESPONSE__INIT;
+	resp.error_code = rn_err_to_wire(err);
+	resp.error_message = (char *)(message ? message : rn_strerror(err));
+	req_respond(r, &resp);
+}
+
+/* Answers a frame that ends the stream (too large, undecodable) and closes
+ * once the answer is written: the stream cannot be resynchronised. */
+static void reject_stream(struct conn *c, int err, const char *why)
+{
+	LOG_WARN("conn", "peer=%s %s: %s; closing the connection", c->peer, rn_errname(err), why);
+	Runnel__Response resp = RUNNEL__RESPONSE__INIT;
+	resp.correlation_id = 0;
+	resp.error_code = rn_err_to_wire(err);
+	resp.error_message = (char *)why;
+	size_t body_len = protobuf_c_message_get_packed_size(&resp.base);
+	/* This answer jumps the queue: earlier requests will never be answered
+	 * because the connection closes. */
+	if (pack_frame(bufferevent_get_output(c->bev), &resp, body_len) != RN_OK) {
+		conn_close(c);
+		return;
+	}
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	struct timeval linger = {NODE_CLOSE_LINGER_MS / 1000, (NODE_CLOSE_LINGER_MS % 1000) * 1000};
+	bufferevent_set_timeouts(c->bev, NULL, &linger);
+}
+
+static void dispatch_api(struct req *r)
+{
+	switch (r->msg->header->api_key) {
+	case RUNNEL__API_KEY__API_PRODUCE:
+		handle_produce(r);
+		return;
+	case RUNNEL__API_KEY__API_FETCH:
+		handle_fetch(r);
+		return;
+	case RUNNEL__API_KEY__API_LIST_OFFSETS:
+		handle_list_offsets(r);
+		return;
+	case RUNNEL__API_KEY__API_METADATA:
+		handle_metadata(r);
+		return;
+	case RUNNEL__API_KEY__API_API_VERSIONS:
+		handle_api_versions(r);
+		return;
+	case RUNNEL__API_KEY__API_CREATE_TOPICS:
+		handle_create_topics(r);
+		return;
+	case RUNNEL__API_KEY__API_DELETE_TOPICS:
+		handle_delete_topics(r);
+		return;
+	default:
+		/* wire_request_check accepted only keys in the API table. */
+		req_fail(r, RN_E_UNSUPPORTED_API, NULL);
+		return;
+	}
+}
+
+static void dispatch(struct conn *c, Runnel__Request *msg)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r) {
+		wire_request_free(msg);
+		LOG_ERROR("conn", "peer=%s out of memory; closing the connection", c->peer);
+		conn_close(c);
+		return;
+	}
+	r->node = c->node;
+	r->msg = msg;
+	r->correlation_id = msg->header ? msg->header->correlation_id : 0;
+	arena_init(&r->arena);
+	snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+
+	const char *why = NULL;
+	int rc = wire_request_check(msg, &why);
+	/* A produce with acks=0 is never answered, so it takes no slot. */
+	bool silent = rc == RN_OK && msg->body_case == RUNNEL__REQUEST__BODY_PRODUCE &&
+		      msg->produce->acks == 0;
+	if (!silent) {
+		int qrc = respq_push(&c->q, r, &r->seq);
+		/* Reading pauses at capacity, so a slot is always free here. */
+		RN_ASSERT(qrc == RN_OK);
+		r->conn = c;
+	}
+	if (rc != RN_OK) {
+		LOG_WARN("conn", "peer=%s correlation_id=%d refused: %s (%s)", c->peer,
+			 r->correlation_id, rn_errname(rc), why ? why : rn_strerror(rc));
+		req_fail(r, rc, why);
+		return;
+	}
+	dispatch_api(r);
+}
+
+/* Reads and dispatches every complete frame in the input buffer. */
+static void process_input(struct conn *c)
+{
+	if (c->in_input || c->dead)
+		return;
+	c->in_input = true;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (!c->dead && !c->closing && !c->paused) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail < FRAME_PREFIX_BYTES)
+			break;
+		uint32_t len = 0;
+		int rc = frame_check(evbuffer_pullup(in, FRAME_PREFIX_BYTES), avail,
+				     RN_MAX_FRAME_BYTES, &len);
+		if (rc == RN_E_AGAIN)
+			break;
+		if (rc != RN_OK) {
+			char why[128];
+			snprintf(why, sizeof(why), "frame of %u bytes (limit %u)", len,
+				 RN_MAX_FRAME_BYTES);
+			reject_stream(c, rc, why);
+			break;
+		}
+		uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)(FRAME_PREFIX_BYTES + len));
+		if (!frame) {
+			LOG_ERROR("conn", "peer=%s out of memory reading a frame", c->peer);
+			conn_close(c);
+			break;
+		}
+		Runnel__Request *msg = NULL;
+		rc = wire_request_decode(frame + FRAME_PREFIX_BYTES, len, &msg);
+		evbuffer_drain(in, FRAME_PREFIX_BYTES + len);
+		if (rc != RN_OK) {
+			reject_stream(c, RN_E_MALFORMED_FRAME, "the frame is not a valid Request");
+			break;
+		}
+		dispatch(c, msg);
+		update_backpressure(c);
+	}
+	c->in_input = false;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process_input(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	/* Called when the output has drained. */
+	if (c->closing) {
+		conn_close(c);
+		return;
+	}
+	(void)bev;
+	update_backpressure(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		LOG_DEBUG("conn", "peer=%s closed the connection", c->peer);
+	else if (what & BEV_EVENT_TIMEOUT)
+		LOG_DEBUG("conn", "peer=%s did not take its last response in time", c->peer);
+	else
+		LOG_DEBUG("conn", "peer=%s connection error: %s", c->peer,
+			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	conn_close(c);
+}
+
+int conn_new(struct node *n, int fd, const char *peer, struct conn **out)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return RN_E_NOMEM;
+	}
+	c->node = n;
+	respq_init(&c->q);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	evutil_make_socket_nonblocking(fd);
+	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		close(fd);
+		free(c);
+		return RN_E_NOMEM;
+	}
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->next = n->conns;
+	if (n->conns)
+		n->conns->prev = c;
+	n->conns = c;
+	n->conn_count++;
+	LOG_DEBUG("conn", "peer=%s connected (%u open)", c->peer, n->conn_count);
+	*out = c;
+	return RN_OK;
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	struct req *r;
+	while ((r = respq_pop_any(&c->q)) != NULL) {
+		r->conn = NULL;
+		if (r->out) {
+			req_free(r);
+			continue;
+		}
+		/* Only a parked request can be pending here: handlers run to
+		 * completion or park before the loop runs another callback. */
+		RN_ASSERT(r->cancel != NULL);
+		void (*cancel)(struct req *) = r->cancel;
+		r->cancel = NULL;
+		cancel(r);
+	}
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	struct node *n = c->node;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		n->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	n->conn_count--;
+	/* Callbacks further up the stack may still hold c; free it at the end
+	 * of the turn. */
+	c->prev = NULL;
+	c->next = n->dead_conns;
+	n->dead_conns = c;
+	node_schedule_turn(n);
+}
+
+void conn_free_dead(struct node *n)
+{
+	while (n->dead_conns) {
+		struct conn *c = n->dead_conns;
+		n->dead_conns = c->next;
+		RN_ASSERT(c->dead);
+		free(c);
+	}
+}
+
+void conn_close_all(struct node *n)
+{
+	while (n->conns)
+		conn_close(n->conns);
+}

@@ -1,0 +1,280 @@
+/* h_admin.c: CreateTopics and DeleteTopics: validate, propose records, answer once applied. */
+#include "broker/conn.h"
+#include "broker/ctrl.h"
+#include "broker/handlers.h"
+#include "broker/node.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/rn_assert.h"
+#include "controller/controller.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest validation message sent back for one topic. */
+#define ADMIN_WHY_LEN 256u
+
+/* A CreateTopics or DeleteTopics request waiting for its records to apply. */
+struct admin_wait {
+	struct req *r;
+	struct ctrl_waiter *cw;
+	struct event *timer;
+	Runnel__Response resp;
+	uint32_t count;
+	bool *proposed;        /* per topic: waiting on the log */
+	int32_t **error_codes; /* per topic: its result's error_code */
+	char ***error_messages; /* per topic: its result's error_message */
+};
+
+static int32_t admin_timeout_ms(int32_t requested)
+{
+	if (requested <= 0)
+		return NODE_DEFAULT_ADMIN_TIMEOUT_MS;
+	return requested > RN_MAX_PRODUCE_TIMEOUT_MS ? RN_MAX_PRODUCE_TIMEOUT_MS : requested;
+}
+
+/* Sets err on every topic still waiting, then answers. */
+static void admin_finish(struct admin_wait *aw, int err)
+{
+	if (aw->timer)
+		event_free(aw->timer);
+	aw->timer = NULL;
+	for (uint32_t i = 0; i < aw->count && err != RN_OK; i++) {
+		if (!aw->proposed[i])
+			continue;
+		*aw->error_codes[i] = rn_err_to_wire(err);
+		*aw->error_messages[i] = (char *)rn_strerror(err);
+	}
+	req_respond(aw->r, &aw->resp);
+}
+
+static void admin_applied_cb(void *arg, int err)
+{
+	struct admin_wait *aw = arg;
+	aw->cw = NULL;
+	admin_finish(aw, err);
+}
+
+static void admin_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin_wait *aw = arg;
+	(void)fd;
+	(void)what;
+	if (aw->cw)
+		ctrl_wait_cancel(aw->r->node->ctrl, aw->cw);
+	aw->cw = NULL;
+	admin_finish(aw, RN_E_REQUEST_TIMED_OUT);
+}
+
+static void admin_cancel(struct req *r)
+{
+	struct admin_wait *aw = r->wait;
+	if (aw->cw)
+		ctrl_wait_cancel(r->node->ctrl, aw->cw);
+	aw->cw = NULL;
+	if (aw->timer)
+		event_free(aw->timer);
+	aw->timer = NULL;
+	req_drop(r);
+}
+
+static struct admin_wait *admin_wait_new(struct req *r, uint32_t count)
+{
+	struct admin_wait *aw = req_alloc(r, sizeof(*aw));
+	aw->r = r;
+	aw->count = count;
+	aw->proposed = req_alloc(r, (count + 1) * sizeof(*aw->proposed));
+	aw->error_codes = req_alloc(r, (count + 1) * sizeof(*aw->error_codes));
+	aw->error_messages = req_alloc(r, (count + 1) * sizeof(*aw->error_messages));
+	runnel__response__init(&aw->resp);
+	return aw;
+}
+
+/* Answers now if nothing was proposed, else parks until last_index applies. */
+static void admin_wait_or_answer(struct admin_wait *aw, bool any, uint64_t last_index,
+				 int32_t timeout_ms)
+{
+	struct req *r = aw->r;
+	if (!any) {
+		req_respond(r, &aw->resp);
+		return;
+	}
+	aw->cw = ctrl_wait_applied(r->node->ctrl, last_index, admin_applied_cb, aw);
+	aw->timer = evtimer_new(r->node->base, admin_timeout_cb, aw);
+	if (!aw->cw || !aw->timer) {
+		if (aw->cw)
+			ctrl_wait_cancel(r->node->ctrl, aw->cw);
+		aw->cw = NULL;
+		admin_finish(aw, RN_E_NOMEM);
+		return;
+	}
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	evtimer_add(aw->timer, &tv);
+	req_park(r, admin_cancel, aw);
+}
+
+/* -------------------------------------------------------------- create */
+
+static int convert_configs(struct req *r, const Runnel__CreatableTopic *ct,
+			   struct meta_config_entry **out, char *why)
+{
+	*out = NULL;
+	if (ct->n_configs > RN_MAX_CONFIGS_PER_TOPIC) {
+		snprintf(why, ADMIN_WHY_LEN, "at most %u configs per topic", RN_MAX_CONFIGS_PER_TOPIC);
+		return RN_E_INVALID_CONFIG;
+	}
+	if (ct->n_configs == 0)
+		return RN_OK;
+	struct meta_config_entry *cfgs = req_alloc(r, ct->n_configs * sizeof(*cfgs));
+	for (size_t i = 0; i < ct->n_configs; i++) {
+		const char *name = ct->configs[i]->name, *value = ct->configs[i]->value;
+		if (strlen(name) > RN_MAX_CONFIG_VALUE_LEN || strlen(value) > RN_MAX_CONFIG_VALUE_LEN) {
+			snprintf(why, ADMIN_WHY_LEN, "config names and values are at most %u bytes",
+				 RN_MAX_CONFIG_VALUE_LEN);
+			return RN_E_INVALID_CONFIG;
+		}
+		strcpy(cfgs[i].name, name);
+		strcpy(cfgs[i].value, value);
+	}
+	*out = cfgs;
+	return RN_OK;
+}
+
+/* Plans (and unless validate_only proposes) one topic.  Returns 0 with
+ * *proposed and *last_index set, or the error for this topic. */
+static int create_one(struct req *r, const Runnel__CreatableTopic *ct, bool validate_only,
+		      Runnel__CreatableTopicResult *res, bool *proposed, uint64_t *last_index,
+		      char *why)
+{
+	struct node *n = r->node;
+	struct create_topic_req ctr = {0};
+	ctr.name = ct->name;
+	ctr.partitions = ct->num_partitions > 0 ? ct->num_partitions : (int32_t)n->cfg.num_partitions;
+	ctr.replication_factor = ct->replication_factor > 0
+					 ? ct->replication_factor
+					 : (int32_t)n->cfg.default_replication_factor;
+	struct meta_config_entry *cfgs;
+	int rc = convert_configs(r, ct, &cfgs, why);
+	if (rc != RN_OK)
+		return rc;
+	ctr.configs = cfgs;
+	ctr.config_count = (uint32_t)ct->n_configs;
+	ctr.pending_names = ctrl_pending_names(n->ctrl, &ctr.pending_count);
+	uint8_t *id = req_alloc(r, META_TOPIC_ID_LEN);
+	uint64_t random = 0;
+	do {
+		rc = node_random(id, META_TOPIC_ID_LEN);
+	} while (rc == RN_OK && memcmp(id, (uint8_t[META_TOPIC_ID_LEN]){0}, META_TOPIC_ID_LEN) == 0);
+	if (rc == RN_OK)
+		rc = node_random(&random, sizeof(random));
+	if (rc != RN_OK)
+		return rc;
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	rc = controller_plan_create_topic(ctrl_image(n->ctrl), &ctr, id, random, &recs, &count, why,
+					  ADMIN_WHY_LEN);
+	if (rc != RN_OK)
+		return rc;
+	res->topic_id.data = id;
+	res->topic_id.len = META_TOPIC_ID_LEN;
+	res->num_partitions = ctr.partitions;
+	res->replication_factor = ctr.replication_factor;
+	if (!validate_only) {
+		rc = ctrl_propose(n->ctrl, recs, count, last_index);
+		*proposed = rc == RN_OK;
+	}
+	controller_records_free(recs, count);
+	return rc;
+}
+
+void handle_create_topics(struct req *r)
+{
+	const Runnel__CreateTopicsRequest *cr = r->msg->create_topics;
+	if (cr->n_topics > RN_MAX_TOPICS_PER_REQUEST) {
+		req_fail(r, RN_E_INVALID_REQUEST, "too many topics in one CreateTopics request");
+		return;
+	}
+	uint32_t count = (uint32_t)cr->n_topics;
+	struct admin_wait *aw = admin_wait_new(r, count);
+	Runnel__CreateTopicsResponse *body = req_alloc(r, sizeof(*body));
+	runnel__create_topics_response__init(body);
+	body->n_topics = count;
+	body->topics = req_alloc(r, (count + 1) * sizeof(*body->topics));
+	aw->resp.body_case = RUNNEL__RESPONSE__BODY_CREATE_TOPICS;
+	aw->resp.create_topics = body;
+	uint64_t last = 0;
+	bool any = false;
+	char why[ADMIN_WHY_LEN];
+	for (uint32_t i = 0; i < count; i++) {
+		Runnel__CreatableTopicResult *res = req_alloc(r, sizeof(*res));
+		runnel__creatable_topic_result__init(res);
+		body->topics[i] = res;
+		res->name = cr->topics[i]->name;
+		aw->error_codes[i] = &res->error_code;
+		aw->error_messages[i] = &res->error_message;
+		why[0] = '\0';
+		uint64_t index = 0;
+		int rc = create_one(r, cr->topics[i], cr->validate_only, res, &aw->proposed[i], &index,
+				    why);
+		if (rc != RN_OK) {
+			res->error_code = rn_err_to_wire(rc);
+			res->error_message = req_strdup(r, why[0] ? why : rn_strerror(rc));
+			continue;
+		}
+		if (aw->proposed[i]) {
+			any = true;
+			last = index > last ? index : last;
+		}
+	}
+	admin_wait_or_answer(aw, any, last, admin_timeout_ms(cr->timeout_ms));
+}
+
+/* -------------------------------------------------------------- delete */
+
+void handle_delete_topics(struct req *r)
+{
+	const Runnel__DeleteTopicsRequest *dr = r->msg->delete_topics;
+	if (dr->n_names > RN_MAX_TOPICS_PER_REQUEST) {
+		req_fail(r, RN_E_INVALID_REQUEST, "too many topics in one DeleteTopics request");
+		return;
+	}
+	struct node *n = r->node;
+	uint32_t count = (uint32_t)dr->n_names;
+	struct admin_wait *aw = admin_wait_new(r, count);
+	Runnel__DeleteTopicsResponse *body = req_alloc(r, sizeof(*body));
+	runnel__delete_topics_response__init(body);
+	body->n_topics = count;
+	body->topics = req_alloc(r, (count + 1) * sizeof(*body->topics));
+	aw->resp.body_case = RUNNEL__RESPONSE__BODY_DELETE_TOPICS;
+	aw->resp.delete_topics = body;
+	uint64_t last = 0;
+	bool any = false;
+	char why[ADMIN_WHY_LEN];
+	for (uint32_t i = 0; i < count; i++) {
+		Runnel__DeletableTopicResult *res = req_alloc(r, sizeof(*res));
+		runnel__deletable_topic_result__init(res);
+		body->topics[i] = res;
+		res->name = dr->names[i];
+		aw->error_codes[i] = &res->error_code;
+		aw->error_messages[i] = &res->error_message;
+		why[0] = '\0';
+		struct meta_record *recs = NULL;
+		uint32_t rec_count = 0;
+		uint64_t index = 0;
+		int rc = controller_plan_delete_topic(ctrl_image(n->ctrl), dr->names[i], &recs,
+						      &rec_count, why, sizeof(why));
+		if (rc == RN_OK)
+			rc = ctrl_propose(n->ctrl, recs, rec_count, &index);
+		controller_records_free(recs, rec_count);
+		if (rc != RN_OK) {
+			res->error_code = rn_err_to_wire(rc);
+			res->error_message = req_strdup(r, why[0] ? why : rn_strerror(rc));
+			continue;
+		}
+		aw->proposed[i] = true;
+		any = true;
+		last = index > last ? index : last;
+	}
+	admin_wait_or_answer(aw, any, last, admin_timeout_ms(dr->timeout_ms));
+}

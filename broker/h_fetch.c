@@ -1,0 +1,318 @@
+/* h_fetch.c: Fetch: read whole batches below the high watermark, long-poll for min_bytes. */
+#include "broker/conn.h"
+#include "broker/fetch_pack.h"
+#include "broker/handlers.h"
+#include "broker/node.h"
+#include "broker/partition.h"
+#include "broker/replica.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/rn_assert.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdlib.h>
+
+/* The most record bytes one response carries: the frame limit less room for
+ * everything else, and never more than a fetch may ask for. */
+#define FETCH_MAX_RESPONSE_BYTES                                                 \
+	((RN_MAX_FETCH_BYTES < RN_MAX_FRAME_BYTES - NODE_FETCH_FRAME_HEADROOM)  \
+		 ? RN_MAX_FETCH_BYTES                                             \
+		 : RN_MAX_FRAME_BYTES - NODE_FETCH_FRAME_HEADROOM)
+
+struct fetch_wait;
+
+/* One partition a parked fetch watches for appends. */
+struct fetch_watch {
+	struct pwait w;
+	struct fetch_wait *fw;
+};
+
+/* A fetch parked until min_bytes arrive or max_wait_ms passes (purgatory). */
+struct fetch_wait {
+	struct req *r;
+	struct node *node;
+	struct event *timer;
+	int64_t available; /* bytes readable at parking plus bytes appended since */
+	int32_t min_bytes;
+	bool queued;       /* in node->ready_fetches */
+	struct fetch_wait *next_ready;
+	uint32_t watch_count;
+	struct fetch_watch watches[];
+};
+
+/* What one pass over the request's partitions found. */
+struct fetch_result {
+	Runnel__Response resp;
+	struct fetch_slice *slices;
+	uint32_t slice_count;
+	uint64_t bytes;
+	bool has_error;
+};
+
+static void set_error(Runnel__FetchPartitionData *pd, int err)
+{
+	pd->error_code = rn_err_to_wire(err);
+	pd->error_message = (char *)rn_strerror(err);
+}
+
+/* Checks leadership and the client's view of the leader epoch. */
+static int check_partition(struct req *r, const struct partition *p, int32_t current_epoch)
+{
+	if (p->leader != r->node->cfg.node_id)
+		return RN_E_NOT_LEADER_OR_FOLLOWER;
+	if (current_epoch >= 0 && current_epoch < p->leader_epoch)
+		return RN_E_FENCED_LEADER_EPOCH;
+	if (current_epoch > p->leader_epoch)
+		return RN_E_UNKNOWN_LEADER_EPOCH;
+	return RN_OK;
+}
+
+/* Reads one partition into pd within *remaining bytes. */
+static void read_partition(struct req *r, struct fetch_result *fr, const char *topic,
+			   const Runnel__FetchPartition *fp, Runnel__FetchPartitionData *pd,
+			   uint64_t *remaining)
+{
+	const Runnel__FetchRequest *freq = r->msg->fetch;
+	struct partition *p = pmgr_find(r->node->pm, topic, fp->partition);
+	int rc = p ? check_partition(r, p, fp->current_leader_epoch)
+		   : RN_E_UNKNOWN_TOPIC_OR_PARTITION;
+	if (rc != RN_OK) {
+		set_error(pd, rc);
+		fr->has_error = true;
+		return;
+	}
+	/* Consumers read below the high watermark; a follower (replica_id set)
+	 * reads everything the leader has. */
+	int64_t max_offset = freq->replica_id >= 0 ? plog_end_offset(p->log) : p->high_watermark;
+	pd->high_watermark = p->high_watermark;
+	pd->last_stable_offset = p->high_watermark;
+	pd->log_start_offset = plog_start_offset(p->log);
+	rc = replica_fetch_offset_check(fp->fetch_offset, pd->log_start_offset, max_offset);
+	bool nothing_yet = fr->bytes == 0;
+	uint32_t budget = replica_fetch_budget(fp->partition_max_bytes,
+					       NODE_DEFAULT_PARTITION_FETCH_BYTES,
+					       FETCH_MAX_RESPONSE_BYTES, *remaining, nothing_yet);
+	if (rc != RN_OK || budget == 0) {
+		if (rc != RN_OK) {
+			set_error(pd, rc);
+			fr->has_error = true;
+		}
+		return;
+	}
+	struct fetch_slice *fs = &fr->slices[fr->slice_count];
+	rc = plog_read(p->log, fp->fetch_offset, budget, max_offset, &fs->slice);
+	if (rc != RN_OK) {
+		set_error(pd, rc);
+		fr->has_error = true;
+		return;
+	}
+	/* Only the first partition with data may exceed its budget (one whole
+	 * batch); later ones that do not fit are left for the next fetch. */
+	if (fs->slice.len == 0 || (!nothing_yet && fs->slice.len > *remaining)) {
+		plog_slice_release(&fs->slice);
+		return;
+	}
+	fs->field = &pd->records;
+	pd->records.data = (uint8_t *)fs;
+	pd->records.len = fs->slice.len;
+	fr->slice_count++;
+	fr->bytes += fs->slice.len;
+	*remaining -= fs->slice.len < *remaining ? fs->slice.len : *remaining;
+}
+
+static size_t count_partitions(const Runnel__FetchRequest *freq)
+{
+	size_t total = 0;
+	for (size_t t = 0; t < freq->n_topics; t++)
+		total += freq->topics[t]->n_partitions;
+	return total;
+}
+
+/* One pass over every requested partition; the response lives in the arena. */
+static void fetch_build(struct req *r, struct fetch_result *fr)
+{
+	const Runnel__FetchRequest *freq = r->msg->fetch;
+	runnel__response__init(&fr->resp);
+	fr->resp.correlation_id = r->correlation_id;
+	fr->slices = req_alloc(r, (count_partitions(freq) + 1) * sizeof(*fr->slices));
+	fr->slice_count = 0;
+	fr->bytes = 0;
+	fr->has_error = false;
+	Runnel__FetchResponse *body = req_alloc(r, sizeof(*body));
+	runnel__fetch_response__init(body);
+	fr->resp.body_case = RUNNEL__RESPONSE__BODY_FETCH;
+	fr->resp.fetch = body;
+	uint64_t remaining = freq->max_bytes > 0 && (uint32_t)freq->max_bytes < FETCH_MAX_RESPONSE_BYTES
+				     ? (uint64_t)freq->max_bytes
+				     : FETCH_MAX_RESPONSE_BYTES;
+	body->n_topics = freq->n_topics;
+	body->topics = req_alloc(r, (freq->n_topics + 1) * sizeof(*body->topics));
+	for (size_t t = 0; t < freq->n_topics; t++) {
+		const Runnel__FetchTopic *ft = freq->topics[t];
+		Runnel__FetchTopicData *td = req_alloc(r, sizeof(*td));
+		runnel__fetch_topic_data__init(td);
+		td->name = ft->name;
+		td->n_partitions = ft->n_partitions;
+		td->partitions = req_alloc(r, (ft->n_partitions + 1) * sizeof(*td->partitions));
+		for (size_t i = 0; i < ft->n_partitions; i++) {
+			Runnel__FetchPartitionData *pd = req_alloc(r, sizeof(*pd));
+			runnel__fetch_partition_data__init(pd);
+			pd->partition = ft->partitions[i]->partition;
+			pd->high_watermark = pd->last_stable_offset = pd->log_start_offset = -1;
+			read_partition(r, fr, ft->name, ft->partitions[i], pd, &remaining);
+			td->partitions[i] = pd;
+		}
+		body->topics[t] = td;
+	}
+}
+
+static void release_slices(struct fetch_result *fr)
+{
+	for (uint32_t i = 0; i < fr->slice_count; i++)
+		plog_slice_release(&fr->slices[i].slice);
+	fr->slice_count = 0;
+}
+
+/* Packs and sends the built response; the slices are released after. */
+static void fetch_send(struct req *r, struct fetch_result *fr)
+{
+	struct evbuffer *out = NULL;
+	if (r->conn)
+		out = fetch_pack_frame(&fr->resp, fr->slices, fr->slice_count);
+	release_slices(fr);
+	if (!r->conn) {
+		req_drop(r);
+		return;
+	}
+	if (!out) {
+		req_fail(r, RN_E_UNKNOWN_SERVER_ERROR, "cannot read the partition logs for this fetch");
+		return;
+	}
+	req_respond_frame(r, out);
+}
+
+/* --------------------------------------------------------------- purgatory */
+
+static void queue_ready(struct fetch_wait *fw)
+{
+	if (fw->queued)
+		return;
+	fw->queued = true;
+	fw->next_ready = fw->node->ready_fetches;
+	fw->node->ready_fetches = fw;
+	node_schedule_turn(fw->node);
+}
+
+static void watch_cb(struct pwait *w, int err)
+{
+	struct fetch_watch *fwt = (struct fetch_watch *)w;
+	struct fetch_wait *fw = fwt->fw;
+	fw->available += w->bytes;
+	w->bytes = 0;
+	if (err != RN_OK || fw->available >= fw->min_bytes)
+		queue_ready(fw);
+}
+
+static void fetch_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	queue_ready(arg);
+}
+
+/* Unlinks, stops the timer and frees the wait (not the request). */
+static void fetch_wait_free(struct fetch_wait *fw)
+{
+	for (uint32_t i = 0; i < fw->watch_count; i++)
+		pwait_unlink(&fw->watches[i].w);
+	if (fw->timer)
+		event_free(fw->timer);
+	free(fw);
+}
+
+static void fetch_cancel(struct req *r)
+{
+	struct fetch_wait *fw = r->wait;
+	if (fw->queued) {
+		struct fetch_wait **pp = &fw->node->ready_fetches;
+		while (*pp != fw)
+			pp = &(*pp)->next_ready;
+		*pp = fw->next_ready;
+	}
+	fetch_wait_free(fw);
+	req_drop(r);
+}
+
+void fetch_answer_ready(struct node *n)
+{
+	while (n->ready_fetches) {
+		struct fetch_wait *fw = n->ready_fetches;
+		n->ready_fetches = fw->next_ready;
+		struct req *r = fw->r;
+		fetch_wait_free(fw);
+		r->cancel = NULL;
+		r->wait = NULL;
+		struct fetch_result fr;
+		fetch_build(r, &fr);
+		fetch_send(r, &fr);
+	}
+}
+
+/* Parks the request, watching every partition it names that this node leads. */
+static void fetch_park(struct req *r, uint64_t available)
+{
+	const Runnel__FetchRequest *freq = r->msg->fetch;
+	size_t parts = count_partitions(freq);
+	struct fetch_wait *fw = calloc(1, sizeof(*fw) + parts * sizeof(fw->watches[0]));
+	RN_ASSERT(fw != NULL);
+	fw->r = r;
+	fw->node = r->node;
+	fw->available = (int64_t)available;
+	fw->min_bytes = freq->min_bytes;
+	for (size_t t = 0; t < freq->n_topics; t++) {
+		const Runnel__FetchTopic *ft = freq->topics[t];
+		for (size_t i = 0; i < ft->n_partitions; i++) {
+			struct partition *p = pmgr_find(r->node->pm, ft->name, ft->partitions[i]->partition);
+			if (!p)
+				continue;
+			struct fetch_watch *fwt = &fw->watches[fw->watch_count++];
+			fwt->fw = fw;
+			fwt->w.wake_cb = watch_cb;
+			partition_watch_fetch(p, &fwt->w);
+		}
+	}
+	fw->timer = evtimer_new(r->node->base, fetch_timeout_cb, fw);
+	RN_ASSERT(fw->timer != NULL);
+	struct timeval tv = {freq->max_wait_ms / 1000, (freq->max_wait_ms % 1000) * 1000};
+	evtimer_add(fw->timer, &tv);
+	req_park(r, fetch_cancel, fw);
+}
+
+void handle_fetch(struct req *r)
+{
+	const Runnel__FetchRequest *freq = r->msg->fetch;
+	if (freq->n_topics > RN_MAX_TOPICS_PER_REQUEST ||
+	    count_partitions(freq) > RN_MAX_PARTITIONS_PER_REQUEST) {
+		req_fail(r, RN_E_INVALID_REQUEST, "too many topics or partitions in one Fetch request");
+		return;
+	}
+	if (freq->max_wait_ms < 0 || freq->max_wait_ms > RN_MAX_FETCH_WAIT_MS || freq->min_bytes < 0) {
+		req_fail(r, RN_E_INVALID_REQUEST, "max_wait_ms must be 0..60000 and min_bytes >= 0");
+		return;
+	}
+	struct fetch_result fr;
+	fetch_build(r, &fr);
+	bool satisfied = fr.bytes >= (uint64_t)freq->min_bytes || freq->max_wait_ms == 0 ||
+			 fr.has_error || fr.bytes >= FETCH_MAX_RESPONSE_BYTES;
+	if (satisfied) {
+		fetch_send(r, &fr);
+		return;
+	}
+	/* Not enough yet: forget this pass (the response is rebuilt when the
+	 * fetch wakes) and wait. */
+	uint64_t available = fr.bytes;
+	release_slices(&fr);
+	arena_free(&r->arena);
+	fetch_park(r, available);
+}

@@ -1,0 +1,28 @@
+/* handlers.h: one handler per API; each answers or parks the request it is given. */
+#ifndef RUNNEL_BROKER_HANDLERS_H
+#define RUNNEL_BROKER_HANDLERS_H
+
+/*
+ * A handler receives a request whose envelope wire_request_check accepted
+ * (header present, API and version served, body matching the key).  It
+ * checks the body's own fields, then either answers at once (req_respond,
+ * req_fail), parks the request (req_park) and answers later, or, for a
+ * produce with acks=0, drops it (req_drop).
+ */
+
+struct req;
+struct node;
+
+void handle_api_versions(struct req *r);
+void handle_metadata(struct req *r);
+void handle_create_topics(struct req *r);
+void handle_delete_topics(struct req *r);
+void handle_produce(struct req *r);
+void handle_fetch(struct req *r);
+void handle_list_offsets(struct req *r);
+
+/* Answers the fetches that became ready during this turn (called by the
+ * node at the end of the turn). */
+void fetch_answer_ready(struct node *n);
+
+#endif

@@ -1,0 +1,151 @@
+/* node.h: the node: its event loop, durable state, flush scheduling and start-up/shutdown. */
+#ifndef RUNNEL_BROKER_NODE_H
+#define RUNNEL_BROKER_NODE_H
+
+/*
+ * One node runs one libevent loop on one thread, plus the flusher thread.
+ * struct node ties the modules of runneld together:
+ *
+ *   server.c     listener and connection count
+ *   conn.c       one client connection: framing, ordered responses, back-pressure
+ *   ctrl.c       the controller shell around raft/ and controller/
+ *   partition.c  the partitions this node hosts, with their waiting requests
+ *   h_*.c        one file per API
+ *
+ * Work that must happen once per loop turn (submitting fsyncs, answering
+ * fetches that became ready, freeing closed connections) is queued with the
+ * node_defer_* functions and done by the turn event, which libevent runs
+ * after the callbacks of the current turn because it is activated from them.
+ */
+
+#include "broker/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct event;
+struct kv;
+struct flusher;
+struct server;
+struct ctrl;
+struct pmgr;
+struct partition;
+struct conn;
+struct fetch_wait;
+
+/* Tuning constants of the node (the hard limits are in common/limits.h). */
+
+/* Controller tick: Raft elections and heartbeats count these. */
+#define NODE_TICK_MS 100
+#define NODE_ELECTION_TICKS 10
+#define NODE_HEARTBEAT_TICKS 1
+/* CreateTopics/DeleteTopics wait this long when the request gives no timeout,
+ * and at most RN_MAX_PRODUCE_TIMEOUT_MS. */
+#define NODE_DEFAULT_ADMIN_TIMEOUT_MS 30000
+/* A connection that must be closed after an error response gets this long to
+ * take the response before it is dropped. */
+#define NODE_CLOSE_LINGER_MS 5000
+/* After the listener fails to accept (out of file descriptors), it pauses so
+ * the loop does not spin. */
+#define NODE_ACCEPT_RETRY_MS 1000
+/* Fetch: bytes a partition returns when the request gives no
+ * partition_max_bytes. */
+#define NODE_DEFAULT_PARTITION_FETCH_BYTES (1024u * 1024u)
+/* Room kept in a fetch response frame for everything but record bytes. */
+#define NODE_FETCH_FRAME_HEADROOM (8u * 1024u * 1024u)
+/* Length of a generated cluster id (16 random bytes, URL-safe base64). */
+#define NODE_CLUSTER_ID_LEN 22u
+/* Name of the LMDB environment and the partition directory under data.dir. */
+#define NODE_KV_DIR "node.mdb"
+#define NODE_TOPICS_DIR "topics"
+#define NODE_LOCK_FILE ".lock"
+
+/* A request to the flusher that has not completed yet. */
+struct node_sync {
+	int64_t seq;
+	bool kv;                  /* the controller's Raft state is in it */
+	uint32_t count;           /* partitions synced */
+	struct partition **parts; /* each holds a reference until completion */
+	struct node_sync *next;
+};
+
+struct node {
+	struct node_config cfg;
+	struct event_base *base;
+	struct kv *kv;
+	struct flusher *flusher;
+	struct server *server;
+	struct ctrl *ctrl;
+	struct pmgr *pm;
+	int lock_fd;
+	int64_t broker_epoch;
+	char cluster_id[NODE_CLUSTER_ID_LEN + 1];
+	char topics_dir[CONFIG_MAX_PATH + 16];
+
+	struct event *turn_ev;  /* end of the loop turn */
+	struct event *flush_ev; /* the flusher finished something */
+	struct event *sigint_ev;
+	struct event *sigterm_ev;
+	bool turn_pending;
+	bool stopping;
+	int exit_code;
+
+	/* This turn's fsync work. */
+	struct partition **turn_parts;
+	uint32_t turn_part_count;
+	uint32_t turn_part_cap;
+	bool turn_kv;
+	/* Submitted, not yet completed, in submission order. */
+	struct node_sync *sync_head;
+	struct node_sync *sync_tail;
+	uint64_t sync_failures_seen;
+
+	/* Fetches that can be answered now (h_fetch.c owns the list). */
+	struct fetch_wait *ready_fetches;
+	/* Open connections, and those closed this turn (freed at its end). */
+	struct conn *conns;
+	uint32_t conn_count;
+	struct conn *dead_conns;
+};
+
+/*
+ * Starts the node: data directory and lock, LMDB, identity checks, the
+ * flusher, the controller shell (which replays the metadata log), the
+ * listener.  Returns 0 or a negative code; on error everything is released
+ * and a message was logged.  n->cfg must be filled by the caller.
+ */
+int node_start(struct node *n);
+
+/* Runs the event loop until a signal or node_stop.  Returns the exit code. */
+int node_run(struct node *n);
+
+/* Asks the loop to shut down gracefully with exit_code (first call wins). */
+void node_stop(struct node *n, int exit_code);
+
+/* Releases everything node_start created (after node_run returned). */
+void node_free(struct node *n);
+
+/* Makes sure the turn event runs at the end of this loop turn. */
+void node_schedule_turn(struct node *n);
+
+/* Queues partition p's log for this turn's fsync (once per turn). */
+void node_sync_partition(struct node *n, struct partition *p);
+
+/* Queues the LMDB environment for this turn's fsync (Raft wrote to it). */
+void node_sync_kv(struct node *n);
+
+/* The partition directory for topic/partition into out (cap bytes). */
+int node_partition_dir(const struct node *n, const char *topic, int32_t partition, char *out,
+		       size_t cap);
+
+/* Fills buf with len random bytes from the kernel (getrandom).
+ * Returns 0 or RN_E_IO. */
+int node_random(void *buf, size_t len);
+
+/* Called by the controller shell once the metadata log is replayed and this
+ * node is registered: the listener starts accepting. */
+void node_on_ready(struct node *n);
+
+#endif

@@ -1,0 +1,554 @@
+/* partition.c: hosted partitions, their logs and their waiting requests. */
+#include "broker/partition.h"
+
+#include "broker/node.h"
+#include "broker/replica.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/rn_assert.h"
+#include "controller/controller.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ptopic {
+	char name[RN_MAX_TOPIC_NAME_LEN + 1];
+	uint8_t id[META_TOPIC_ID_LEN];
+	struct topic_conf conf;
+	uint32_t count; /* slots in parts (the topic's partition count) */
+	struct partition **parts; /* NULL where this node is not a replica */
+	struct ptopic *next;
+};
+
+struct pmgr {
+	struct node *node;
+	bool live;
+	uint32_t topic_count;
+	struct ptopic *buckets[PMGR_BUCKETS];
+};
+
+static uint32_t name_hash(const char *s)
+{
+	/* FNV-1a: names are short and chosen by clients, the table is bounded. */
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h % PMGR_BUCKETS;
+}
+
+static struct ptopic *topic_find(struct pmgr *pm, const char *name)
+{
+	for (struct ptopic *t = pm->buckets[name_hash(name)]; t; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+int pmgr_new(struct node *n, struct pmgr **out)
+{
+	struct pmgr *pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return RN_E_NOMEM;
+	pm->node = n;
+	*out = pm;
+	return RN_OK;
+}
+
+void pmgr_set_live(struct pmgr *pm, bool live)
+{
+	pm->live = live;
+}
+
+bool pmgr_has_topic(struct pmgr *pm, const char *topic)
+{
+	return topic_find(pm, topic) != NULL;
+}
+
+struct partition *pmgr_find(struct pmgr *pm, const char *topic, int32_t partition)
+{
+	struct ptopic *t = topic_find(pm, topic);
+	if (!t || partition < 0 || (uint32_t)partition >= t->count)
+		return NULL;
+	struct partition *p = t->parts[partition];
+	return p && p->log ? p : NULL;
+}
+
+/* ---------------------------------------------------------------- settings */
+
+static int64_t parse_i64(const char *s, int64_t fallback)
+{
+	if (strcmp(s, "never") == 0)
+		return INT64_MAX;
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	return (errno || !end || *end || v < 0) ? fallback : v;
+}
+
+bool topic_conf_node_value(const struct node_config *cfg, const char *key, int64_t *value)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} map[] = {
+		{"flush.messages", offsetof(struct node_config, log_flush_interval_messages)},
+		{"flush.ms", offsetof(struct node_config, log_flush_interval_ms)},
+		{"max.message.bytes", offsetof(struct node_config, message_max_bytes)},
+		{"segment.bytes", offsetof(struct node_config, log_segment_bytes)},
+		{"segment.ms", offsetof(struct node_config, log_roll_ms)},
+		{"index.interval.bytes", offsetof(struct node_config, log_index_interval_bytes)},
+		{"min.insync.replicas", offsetof(struct node_config, min_insync_replicas)},
+	};
+	for (size_t i = 0; i < RN_ARRAY_LEN(map); i++) {
+		if (strcmp(map[i].key, key) == 0) {
+			memcpy(value, (const char *)cfg + map[i].offset, sizeof(*value));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The topic's override of key when it has one, else the node's value. */
+static int64_t topic_setting(const struct meta_topic *t, const char *key, int64_t node_value)
+{
+	const char *value = NULL, *source = NULL;
+	if (controller_config_lookup(t, key, &value, &source) != RN_OK ||
+	    strcmp(source, "topic") != 0)
+		return node_value;
+	return parse_i64(value, node_value);
+}
+
+static void conf_from_topic(const struct node_config *cfg, const struct meta_topic *t,
+			    struct topic_conf *c)
+{
+	c->flush_messages = topic_setting(t, "flush.messages", cfg->log_flush_interval_messages);
+	c->flush_ms = topic_setting(t, "flush.ms", cfg->log_flush_interval_ms);
+	c->max_message_bytes = topic_setting(t, "max.message.bytes", cfg->message_max_bytes);
+	plog_config_default(&c->plog);
+	c->plog.segment_bytes = (uint64_t)topic_setting(t, "segment.bytes", cfg->log_segment_bytes);
+	c->plog.segment_ms = topic_setting(t, "segment.ms", cfg->log_roll_ms);
+	int64_t interval = topic_setting(t, "index.interval.bytes", cfg->log_index_interval_bytes);
+	c->plog.index_interval_bytes = interval > UINT32_MAX ? UINT32_MAX : (uint32_t)interval;
+	const char *ts = meta_topic_config(t, "message.timestamp.type");
+	c->log_append_time = ts && strcmp(ts, "LogAppendTime") == 0;
+}
+
+int pmgr_apply_topic(struct pmgr *pm, const struct meta_topic *mt)
+{
+	RN_ASSERT(topic_find(pm, mt->name) == NULL);
+	struct ptopic *t = calloc(1, sizeof(*t));
+	if (!t)
+		return RN_E_NOMEM;
+	snprintf(t->name, sizeof(t->name), "%s", mt->name);
+	memcpy(t->id, mt->id, META_TOPIC_ID_LEN);
+	conf_from_topic(&pm->node->cfg, mt, &t->conf);
+	uint32_t b = name_hash(t->name);
+	t->next = pm->buckets[b];
+	pm->buckets[b] = t;
+	pm->topic_count++;
+	return RN_OK;
+}
+
+/* ------------------------------------------------------------ directories */
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void remove_tree(const char *path)
+{
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		LOG_ERROR("partition", "cannot remove %s: %s", path, strerror(errno));
+}
+
+/* Writes DIR.id with the topic id and syncs it and its directory. */
+static int write_id_file(const char *id_path, const uint8_t id[META_TOPIC_ID_LEN])
+{
+	int fd = open(id_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return rn_err_from_errno(errno);
+	int rc = RN_OK;
+	if (write(fd, id, META_TOPIC_ID_LEN) != (ssize_t)META_TOPIC_ID_LEN || fsync(fd) != 0)
+		rc = RN_E_IO;
+	close(fd);
+	return rc;
+}
+
+/* True when DIR.id exists and names id. */
+static bool id_file_matches(const char *id_path, const uint8_t id[META_TOPIC_ID_LEN])
+{
+	uint8_t buf[META_TOPIC_ID_LEN];
+	int fd = open(id_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n == (ssize_t)sizeof(buf) && memcmp(buf, id, sizeof(buf)) == 0;
+}
+
+static void sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Opens p's log, first removing a directory left by an older topic of the
+ * same name. */
+static int partition_open_log(struct pmgr *pm, struct partition *p)
+{
+	char dir[CONFIG_MAX_PATH + RN_MAX_TOPIC_NAME_LEN + 64];
+	char id_path[sizeof(dir) + 8];
+	int rc = node_partition_dir(pm->node, p->topic, p->index, dir, sizeof(dir));
+	if (rc != RN_OK)
+		return rc;
+	snprintf(id_path, sizeof(id_path), "%s%s", dir, PMGR_ID_SUFFIX);
+	struct stat st;
+	bool exists = stat(dir, &st) == 0;
+	if (exists && !id_file_matches(id_path, p->topic_id)) {
+		LOG_WARN("partition", "removing %s: it belongs to an earlier topic named %s", dir,
+			 p->topic);
+		remove_tree(dir);
+		exists = false;
+	}
+	if (!exists) {
+		rc = write_id_file(id_path, p->topic_id);
+		if (rc != RN_OK) {
+			LOG_ERROR("partition", "cannot write %s: %s", id_path, rn_strerror(rc));
+			return rc;
+		}
+		sync_dir(pm->node->topics_dir);
+	}
+	rc = plog_open(dir, &p->conf.plog, rn_wall_ms(), &p->log);
+	if (rc != RN_OK) {
+		LOG_ERROR("partition", "cannot open the log of %s-%d in %s: %s", p->topic, p->index,
+			  dir, rn_strerror(rc));
+		return rc;
+	}
+	/* With one replica the high watermark is the log end; followers will
+	 * refine this when replication exists. */
+	p->high_watermark = replica_high_watermark(plog_end_offset(p->log), NULL, 0, 0);
+	p->last_sync_ms = rn_wall_ms();
+	LOG_INFO("partition", "%s %s-%d: offsets %" PRId64 "..%" PRId64 ", %u segment(s), leader %d epoch %d",
+		 exists ? "recovered" : "created", p->topic, p->index, plog_start_offset(p->log),
+		 plog_end_offset(p->log), plog_segment_count(p->log), p->leader, p->leader_epoch);
+	return RN_OK;
+}
+
+static bool is_replica(const struct meta_partition *mp, int32_t node_id)
+{
+	for (uint32_t i = 0; i < mp->replica_count; i++)
+		if (mp->replicas[i] == node_id)
+			return true;
+	return false;
+}
+
+int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *mt,
+			 const struct meta_partition *mp)
+{
+	struct ptopic *t = topic_find(pm, mt->name);
+	RN_ASSERT(t != NULL);
+	if ((uint32_t)mp->partition >= t->count) {
+		uint32_t count = (uint32_t)mp->partition + 1;
+		struct partition **parts = realloc(t->parts, count * sizeof(*parts));
+		if (!parts)
+			return RN_E_NOMEM;
+		for (uint32_t i = t->count; i < count; i++)
+			parts[i] = NULL;
+		t->parts = parts;
+		t->count = count;
+	}
+	if (!is_replica(mp, pm->node->cfg.node_id))
+		return RN_OK;
+	struct partition *p = t->parts[mp->partition];
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return RN_E_NOMEM;
+		snprintf(p->topic, sizeof(p->topic), "%s", t->name);
+		memcpy(p->topic_id, t->id, META_TOPIC_ID_LEN);
+		p->index = mp->partition;
+		p->node = pm->node;
+		p->conf = t->conf;
+		p->refs = 1;
+		t->parts[mp->partition] = p;
+	}
+	p->leader = mp->leader;
+	p->leader_epoch = mp->leader_epoch;
+	if (pm->live && !p->log)
+		return partition_open_log(pm, p);
+	return RN_OK;
+}
+
+/* ----------------------------------------------------------------- waiting */
+
+static void list_push(struct pwait **head, struct partition *p, struct pwait *w)
+{
+	RN_ASSERT(w->p == NULL);
+	w->p = p;
+	w->prev = NULL;
+	w->next = *head;
+	if (*head)
+		(*head)->prev = w;
+	*head = w;
+}
+
+void partition_wait_produce(struct partition *p, struct pwait *w)
+{
+	list_push(&p->produce_waiters, p, w);
+}
+
+void partition_watch_fetch(struct partition *p, struct pwait *w)
+{
+	w->bytes = 0;
+	list_push(&p->fetch_waiters, p, w);
+}
+
+void pwait_unlink(struct pwait *w)
+{
+	struct partition *p = w->p;
+	if (!p)
+		return;
+	if (w->prev)
+		w->prev->next = w->next;
+	else if (p->produce_waiters == w)
+		p->produce_waiters = w->next;
+	else
+		p->fetch_waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->p = NULL;
+}
+
+/* Calls every waiter of a list; each may unlink only itself. */
+static void wake_list(struct pwait *head, int err, int64_t bytes)
+{
+	struct pwait *next;
+	for (struct pwait *w = head; w; w = next) {
+		next = w->next;
+		w->bytes += bytes;
+		w->wake_cb(w, err);
+	}
+}
+
+/* ------------------------------------------------------------------ append */
+
+int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t record_count,
+		     int64_t now_ms, struct plog_append_result *res, bool *needs_sync)
+{
+	RN_ASSERT(p->log != NULL);
+	*needs_sync = false;
+	int rc = plog_append(p->log, buf, len, p->leader_epoch, now_ms, res);
+	if (rc != RN_OK) {
+		if (rc == RN_E_IO && !p->offline) {
+			p->offline = true;
+			LOG_ERROR("partition", "%s-%d: write failed; the partition refuses produces "
+					       "until the node restarts", p->topic, p->index);
+		}
+		return rc;
+	}
+	p->high_watermark =
+		replica_high_watermark(plog_end_offset(p->log), NULL, 0, p->high_watermark);
+	p->unsynced_records += record_count;
+	if (replica_flush_due(p->conf.flush_messages, p->conf.flush_ms, p->unsynced_records,
+			      p->last_sync_ms, now_ms)) {
+		*needs_sync = true;
+		p->unsynced_records = 0;
+		p->last_sync_ms = now_ms;
+		node_sync_partition(p->node, p);
+	}
+	wake_list(p->fetch_waiters, RN_OK, (int64_t)len);
+	return RN_OK;
+}
+
+int64_t partition_synced_end(const struct partition *p)
+{
+	return p->log ? plog_synced_end(p->log) : 0;
+}
+
+void partition_on_synced(struct partition *p, bool ok)
+{
+	if (!p->log)
+		return;
+	if (!ok && !p->offline) {
+		p->offline = true;
+		LOG_ERROR("partition", "%s-%d: fsync failed; unsynced records are not acknowledged "
+				       "and the partition refuses produces until the node restarts",
+			  p->topic, p->index);
+	}
+	wake_list(p->produce_waiters, ok ? RN_OK : RN_E_IO, 0);
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+void partition_ref(struct partition *p)
+{
+	p->refs++;
+}
+
+void partition_unref(struct partition *p)
+{
+	RN_ASSERT(p->refs > 0);
+	if (--p->refs > 0)
+		return;
+	RN_ASSERT(p->log == NULL);
+	RN_ASSERT(p->produce_waiters == NULL && p->fetch_waiters == NULL);
+	free(p);
+}
+
+/* Wakes everyone with err, forcibly unlinks whoever stayed, and leaves the
+ * partition without a log. */
+static void partition_detach(struct partition *p, int err)
+{
+	wake_list(p->produce_waiters, err, 0);
+	wake_list(p->fetch_waiters, err, 0);
+	while (p->produce_waiters)
+		pwait_unlink(p->produce_waiters);
+	while (p->fetch_waiters)
+		pwait_unlink(p->fetch_waiters);
+}
+
+static void topic_unlink(struct pmgr *pm, struct ptopic *t)
+{
+	struct ptopic **pp = &pm->buckets[name_hash(t->name)];
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	pm->topic_count--;
+}
+
+void pmgr_remove_topic(struct pmgr *pm, const char *name)
+{
+	struct ptopic *t = topic_find(pm, name);
+	if (!t)
+		return;
+	topic_unlink(pm, t);
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct partition *p = t->parts[i];
+		if (!p)
+			continue;
+		partition_detach(p, RN_E_UNKNOWN_TOPIC_OR_PARTITION);
+		/* During the replay no log is open and the directory may belong to
+		 * a later topic of the same name: leave the files alone. */
+		if (!pm->live) {
+			partition_unref(p);
+			continue;
+		}
+		if (p->log) {
+			int rc = plog_destroy(p->log);
+			if (rc != RN_OK)
+				LOG_ERROR("partition", "%s-%d: removing the log failed: %s", p->topic,
+					  p->index, rn_strerror(rc));
+			p->log = NULL;
+		}
+		char dir[CONFIG_MAX_PATH + RN_MAX_TOPIC_NAME_LEN + 64];
+		char id_path[sizeof(dir) + 8];
+		if (node_partition_dir(pm->node, p->topic, p->index, dir, sizeof(dir)) == RN_OK) {
+			snprintf(id_path, sizeof(id_path), "%s%s", dir, PMGR_ID_SUFFIX);
+			unlink(id_path);
+		}
+		partition_unref(p);
+	}
+	if (pm->live)
+		LOG_INFO("partition", "removed topic %s (%u partition(s))", t->name, t->count);
+	free(t->parts);
+	free(t);
+}
+
+/* Removes topics/ entries that belong to no hosted partition (left behind by
+ * a crash during a topic deletion). */
+static void remove_orphans(struct pmgr *pm)
+{
+	DIR *d = opendir(pm->node->topics_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char base[NAME_MAX + 1];
+		snprintf(base, sizeof(base), "%s", e->d_name);
+		size_t n = strlen(base);
+		size_t sl = strlen(PMGR_ID_SUFFIX);
+		if (n > sl && strcmp(base + n - sl, PMGR_ID_SUFFIX) == 0)
+			base[n - sl] = '\0';
+		char *dash = strrchr(base, '-');
+		bool keep = false;
+		if (dash) {
+			*dash = '\0';
+			char *end = NULL;
+			long part = strtol(dash + 1, &end, 10);
+			keep = end && *end == '\0' && part >= 0 && part <= INT32_MAX &&
+			       pmgr_find(pm, base, (int32_t)part) != NULL;
+		}
+		if (keep)
+			continue;
+		char path[CONFIG_MAX_PATH + NAME_MAX + 32];
+		snprintf(path, sizeof(path), "%s/%s", pm->node->topics_dir, e->d_name);
+		LOG_WARN("partition", "removing %s: no hosted partition uses it", path);
+		remove_tree(path);
+	}
+	closedir(d);
+}
+
+int pmgr_open_all(struct pmgr *pm)
+{
+	pm->live = true;
+	for (uint32_t b = 0; b < PMGR_BUCKETS; b++) {
+		for (struct ptopic *t = pm->buckets[b]; t; t = t->next) {
+			for (uint32_t i = 0; i < t->count; i++) {
+				struct partition *p = t->parts[i];
+				if (!p || p->log)
+					continue;
+				int rc = partition_open_log(pm, p);
+				if (rc != RN_OK)
+					return rc;
+			}
+		}
+	}
+	remove_orphans(pm);
+	return RN_OK;
+}
+
+void pmgr_free(struct pmgr *pm)
+{
+	if (!pm)
+		return;
+	for (uint32_t b = 0; b < PMGR_BUCKETS; b++) {
+		struct ptopic *t = pm->buckets[b];
+		while (t) {
+			struct ptopic *next = t->next;
+			for (uint32_t i = 0; i < t->count; i++) {
+				struct partition *p = t->parts[i];
+				if (!p)
+					continue;
+				partition_detach(p, RN_E_SHUTTING_DOWN);
+				if (p->log)
+					plog_close(p->log);
+				p->log = NULL;
+				partition_unref(p);
+			}
+			free(t->parts);
+			free(t);
+			t = next;
+		}
+	}
+	free(pm);
+}

@@ -1,0 +1,242 @@
+/* test_config.c: settings from defaults, file, environment and flags. */
+#include "broker/config.h"
+#include "common/errors.h"
+#include "test/unit/harness.h"
+
+#include <stdio.h>
+
+static char err[CONFIG_MAX_ERROR];
+static struct node_config cfg;
+
+static int parse(int argc, char *const *argv, char *const *envp, enum config_action *action)
+{
+	err[0] = '\0';
+	return config_parse(&cfg, argc, argv, envp, action, err);
+}
+
+static const char *write_file(const char *text)
+{
+	static char path[700];
+	snprintf(path, sizeof(path), "%s/node.conf", harness_tmpdir());
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+TEST(defaults_start_a_single_node_cluster)
+{
+	char *argv[] = {"runneld", NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_OK(parse(1, argv, envp, &action));
+	CHECK_EQ_INT(action, CONFIG_RUN);
+	CHECK_EQ_INT(cfg.node_id, 1);
+	CHECK_EQ_INT(cfg.roles, NODE_ROLE_BROKER | NODE_ROLE_CONTROLLER);
+	CHECK_EQ_STR(cfg.listen.host, "127.0.0.1");
+	CHECK_EQ_INT(cfg.listen.port, 9092);
+	CHECK_EQ_STR(cfg.advertise.host, "127.0.0.1");
+	CHECK_EQ_INT(cfg.advertise.port, 9092);
+	CHECK_EQ_INT(cfg.voter_count, 1);
+	CHECK_EQ_INT(cfg.voters[0].node_id, 1);
+	CHECK_EQ_INT(cfg.voters[0].addr.port, 9092);
+	CHECK_EQ_STR(cfg.data_dir, "./runnel-data");
+	CHECK_EQ_INT(cfg.log_level, RN_LOG_INFO);
+	CHECK_EQ_INT(cfg.num_partitions, 1);
+	CHECK_EQ_INT(cfg.default_replication_factor, 1);
+	CHECK_EQ_INT(cfg.message_max_bytes, RN_DEFAULT_MAX_MESSAGE_BYTES);
+	CHECK_EQ_INT(cfg.log_segment_bytes, 1024LL * 1024 * 1024);
+	CHECK_EQ_INT(cfg.log_roll_ms, 7LL * 24 * 3600 * 1000);
+	CHECK_EQ_INT(cfg.log_index_interval_bytes, 4096);
+	CHECK(cfg.log_flush_interval_messages == INT64_MAX);
+	CHECK(cfg.log_flush_interval_ms == INT64_MAX);
+	CHECK_EQ_INT(cfg.replica_lag_time_max_ms, 30000);
+	CHECK_EQ_INT(cfg.log_retention_check_interval_ms, 300000);
+}
+
+TEST(names_in_three_spellings)
+{
+	char buf[128];
+	config_flag_name("log.flush.interval.messages", buf, sizeof(buf));
+	CHECK_EQ_STR(buf, "--log-flush-interval-messages");
+	config_env_name("log.flush.interval.messages", buf, sizeof(buf));
+	CHECK_EQ_STR(buf, "RUNNEL_LOG_FLUSH_INTERVAL_MESSAGES");
+	config_env_name("node.id", buf, sizeof(buf));
+	CHECK_EQ_STR(buf, "RUNNEL_NODE_ID");
+}
+
+TEST(flags_beat_environment_beats_file)
+{
+	const char *path = write_file("# a comment\n\n node.id = 5 \nnum.partitions=3\n"
+				      "log.level=debug\nlisten=0.0.0.0:7000\n");
+	char config_arg[800];
+	snprintf(config_arg, sizeof(config_arg), "--config=%s", path);
+	char *argv[] = {"runneld", config_arg, "--num-partitions", "7", NULL};
+	char *envp[] = {"RUNNEL_NUM_PARTITIONS=4", "RUNNEL_LOG_LEVEL=warn", "HOME=/x", NULL};
+	enum config_action action;
+	CHECK_OK(parse(4, argv, envp, &action));
+	CHECK_EQ_INT(cfg.node_id, 5);          /* file only */
+	CHECK_EQ_INT(cfg.log_level, RN_LOG_WARN); /* environment over file */
+	CHECK_EQ_INT(cfg.num_partitions, 7);   /* flag over environment and file */
+	CHECK_EQ_STR(cfg.listen.host, "0.0.0.0");
+	CHECK_EQ_INT(cfg.listen.port, 7000);
+	/* Derived defaults follow the final values. */
+	CHECK_EQ_INT(cfg.voters[0].node_id, 5);
+	CHECK_EQ_INT(cfg.advertise.port, 7000);
+	CHECK_EQ_STR(cfg.config_file, path);
+}
+
+TEST(config_file_from_environment)
+{
+	const char *path = write_file("node.id=9\n");
+	char env_config[800];
+	snprintf(env_config, sizeof(env_config), "RUNNEL_CONFIG=%s", path);
+	char *argv[] = {"runneld", NULL};
+	char *envp[] = {env_config, NULL};
+	enum config_action action;
+	CHECK_OK(parse(1, argv, envp, &action));
+	CHECK_EQ_INT(cfg.node_id, 9);
+}
+
+TEST(unknown_flag_is_named)
+{
+	char *argv[] = {"runneld", "--no-such-thing", "1", NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_EQ_INT(parse(3, argv, envp, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "--no-such-thing") != NULL);
+}
+
+TEST(unknown_file_key_is_named_with_line)
+{
+	const char *path = write_file("node.id=2\nbogus.key=1\n");
+	char *argv[] = {"runneld", "--config", (char *)path, NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_EQ_INT(parse(3, argv, envp, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "bogus.key") != NULL);
+	CHECK(strstr(err, ":2") != NULL);
+}
+
+TEST(unknown_environment_variable_is_reported_not_fatal)
+{
+	char *argv[] = {"runneld", NULL};
+	char *envp[] = {"RUNNEL_NODE_IDD=3", "RUNNEL_BOOTSTRAP=h:1", NULL};
+	enum config_action action;
+	CHECK_OK(parse(1, argv, envp, &action));
+	CHECK(strstr(cfg.env_warning, "RUNNEL_") != NULL);
+	CHECK_EQ_INT(cfg.node_id, 1);
+	/* A bad value for a known variable is fatal and named. */
+	char *bad[] = {"RUNNEL_NUM_PARTITIONS=lots", NULL};
+	CHECK_EQ_INT(parse(1, argv, bad, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "num.partitions") != NULL);
+	CHECK(strstr(err, "RUNNEL_NUM_PARTITIONS") != NULL);
+}
+
+TEST(bad_values_are_refused)
+{
+	char *envp[] = {NULL};
+	enum config_action action;
+	char *a1[] = {"runneld", "--node-id", "x1", NULL};
+	CHECK_EQ_INT(parse(3, a1, envp, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "node.id") != NULL);
+	char *a2[] = {"runneld", "--listen", "localhost", NULL};
+	CHECK_EQ_INT(parse(3, a2, envp, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "listen") != NULL);
+	char *a3[] = {"runneld", "--listen=h:70000", NULL};
+	CHECK_EQ_INT(parse(2, a3, envp, &action), RN_E_INVALID_CONFIG);
+	char *a4[] = {"runneld", "--roles", "broker,", NULL};
+	CHECK_EQ_INT(parse(3, a4, envp, &action), RN_E_INVALID_CONFIG);
+	char *a5[] = {"runneld", "--num-partitions", "0", NULL};
+	CHECK_EQ_INT(parse(3, a5, envp, &action), RN_E_INVALID_CONFIG);
+	char *a6[] = {"runneld", "--log-level", "loud", NULL};
+	CHECK_EQ_INT(parse(3, a6, envp, &action), RN_E_INVALID_CONFIG);
+	char *a7[] = {"runneld", "--node-id", NULL};
+	CHECK_EQ_INT(parse(2, a7, envp, &action), RN_E_INVALID_CONFIG);
+	char *a8[] = {"runneld", "--voters", "1@a:1,1@b:2", NULL};
+	CHECK_EQ_INT(parse(3, a8, envp, &action), RN_E_INVALID_CONFIG);
+	char *a9[] = {"runneld", "stray", NULL};
+	CHECK_EQ_INT(parse(2, a9, envp, &action), RN_E_INVALID_CONFIG);
+}
+
+TEST(flush_policy_never_and_numbers)
+{
+	char *argv[] = {"runneld", "--log-flush-interval-messages", "1",
+			"--log-flush-interval-ms=never", NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_OK(parse(4, argv, envp, &action));
+	CHECK_EQ_INT(cfg.log_flush_interval_messages, 1);
+	CHECK(cfg.log_flush_interval_ms == CONFIG_NEVER);
+}
+
+TEST(voters_and_roles_must_agree)
+{
+	char *envp[] = {NULL};
+	enum config_action action;
+	char *a1[] = {"runneld", "--voters", "2@h:1", NULL};
+	CHECK_EQ_INT(parse(3, a1, envp, &action), RN_E_INVALID_CONFIG);
+	char *a2[] = {"runneld", "--voters", "1@h:1,2@[::1]:2", NULL};
+	CHECK_OK(parse(3, a2, envp, &action));
+	CHECK_EQ_INT(cfg.voter_count, 2);
+	CHECK_EQ_STR(cfg.voters[1].addr.host, "::1");
+	char *a3[] = {"runneld", "--roles", "broker", "--voters", "2@h:1", NULL};
+	CHECK_OK(parse(5, a3, envp, &action));
+	CHECK_EQ_INT(cfg.roles, NODE_ROLE_BROKER);
+}
+
+TEST(help_and_version_actions)
+{
+	char *envp[] = {NULL};
+	enum config_action action;
+	char *a1[] = {"runneld", "--help", NULL};
+	CHECK_OK(parse(2, a1, envp, &action));
+	CHECK_EQ_INT(action, CONFIG_HELP);
+	char *a2[] = {"runneld", "--version", NULL};
+	CHECK_OK(parse(2, a2, envp, &action));
+	CHECK_EQ_INT(action, CONFIG_VERSION);
+}
+
+TEST(help_lists_every_setting)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	config_print_help(f, "runneld");
+	fclose(f);
+	static const char *const names[] = {"--node-id", "--roles", "--listen", "--advertise",
+		"--voters", "--data-dir", "--log-level", "--num-partitions",
+		"--default-replication-factor", "--min-insync-replicas", "--message-max-bytes",
+		"--log-segment-bytes", "--log-roll-ms", "--log-index-interval-bytes",
+		"--log-flush-interval-messages", "--log-flush-interval-ms",
+		"--replica-lag-time-max-ms", "--log-retention-check-interval-ms"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		CHECK(strstr(text, names[i]) != NULL);
+	free(text);
+}
+
+/* docs/configuration.md embeds the generated table; it must not drift. */
+TEST(docs_match_the_settings_table)
+{
+	char *table = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&table, &len);
+	config_print_markdown(f);
+	fclose(f);
+	FILE *doc = fopen(RUNNEL_SOURCE_ROOT "/docs/configuration.md", "r");
+	CHECK(doc != NULL);
+	static char text[256 * 1024];
+	size_t n = fread(text, 1, sizeof(text) - 1, doc);
+	fclose(doc);
+	text[n] = '\0';
+	int found = strstr(text, table) != NULL;
+	if (!found)
+		fprintf(stderr, "  regenerate the table with: runneld --help-markdown\n");
+	free(table);
+	CHECK(found);
+}
+
+int main(int argc, char **argv)
+{
+	return harness_run(argc, argv);
+}
