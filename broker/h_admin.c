@@ -150,10 +150,14 @@ static int create_one(struct req *r, const Runnel__CreatableTopic *ct, bool vali
 	struct node *n = r->node;
 	struct create_topic_req ctr = {0};
 	ctr.name = ct->name;
-	ctr.partitions = ct->num_partitions > 0 ? ct->num_partitions : (int32_t)n->cfg.num_partitions;
-	ctr.replication_factor = ct->replication_factor > 0
-					 ? ct->replication_factor
-					 : (int32_t)n->cfg.default_replication_factor;
+	/* As in Kafka, 0 and -1 ask for the node's default; any other value,
+	 * negative ones included, is the caller's and is validated as such. */
+	ctr.partitions = (ct->num_partitions == 0 || ct->num_partitions == -1)
+				 ? (int32_t)n->cfg.num_partitions
+				 : ct->num_partitions;
+	ctr.replication_factor = (ct->replication_factor == 0 || ct->replication_factor == -1)
+					 ? (int32_t)n->cfg.default_replication_factor
+					 : ct->replication_factor;
 	struct meta_config_entry *cfgs;
 	int rc = convert_configs(r, ct, &cfgs, why);
 	if (rc != RN_OK)

@@ -185,7 +185,8 @@ def test_fetch_and_list_offsets_errors(workdir):
         err, p = partition_error(read_frame(s), 101)
         assert err == OFFSET_OUT_OF_RANGE, p
         assert first(p, 4) == 2, "high watermark should be 2: %s" % p
-        fetch_unknown = fetch.replace(pb_bytes(1, "f"), pb_bytes(1, "zz"))
+        fetch_unknown = pb_int(1, -1) + pb_int(2, 0) + pb_int(3, 0) + pb_int(4, 1 << 20) + \
+            pb_bytes(5, pb_bytes(1, "zz") + pb_bytes(2, part))
         s.sendall(request(API_FETCH, 2, fetch_unknown))
         err, p = partition_error(read_frame(s), 101)
         assert err == UNKNOWN_TOPIC_OR_PARTITION, p
@@ -205,8 +206,8 @@ def test_invalid_topics_refused(workdir):
     cases = [
         (["topic", "create", "bad name!"], "INVALID_TOPIC"),
         (["topic", "create", "x" * 250], "INVALID_TOPIC"),
-        (["topic", "create", "zero", "-p", "0"], "INVALID_PARTITIONS"),
-        (["topic", "create", "many", "-p", "100000"], "INVALID_PARTITIONS"),
+        (["topic", "create", "zero", "-p", "0"], "-p"),
+        (["topic", "create", "many", "-p", "100000"], "-p"),
         (["topic", "create", "rf", "-r", "3"], "INVALID_REPLICATION_FACTOR"),
         (["topic", "create", "cfg", "-c", "cleanup.policy=sometimes"], "INVALID_CONFIG"),
         (["topic", "create", "cfg2", "-c", "no.such.key=1"], "INVALID_CONFIG"),
@@ -216,6 +217,15 @@ def test_invalid_topics_refused(workdir):
         assert r.returncode != 0, "%s succeeded" % args
         assert name in r.stderr, "%s: expected %s in %r" % (args, name, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, "error is not one line: %r" % r.stderr
+    # The node's own checks, without the CLI's: partition counts out of range.
+    with connect(node) as s:
+        for i, n in enumerate((-5, 100000)):
+            topic = pb_bytes(1, "np%d" % i) + pb_int(2, n) + pb_int(3, 1)
+            s.sendall(request(API_CREATE, 10 + i, pb_bytes(1, topic) + pb_int(2, 5000)))
+            body = rtest.pb_decode(first(read_frame(s), 119, b""))
+            res = rtest.pb_decode(first(body, 1, b""))
+            assert first(res, 2) == INVALID_PARTITIONS, res
+            assert first(res, 3), "no error message: %s" % res
     r = cli(["-b", node.address, "topic", "create", "cfg", "-c", "cleanup.policy=sometimes"], check=False)
     assert "cleanup.policy" in r.stderr, r.stderr
     cli(["-b", node.address, "topic", "create", "dup"])
