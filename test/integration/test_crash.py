@@ -46,6 +46,8 @@ def produce_through_crash(node, topic, total, kill_after, extra=()):
     err = proc.stderr.read().decode()
     proc.wait(timeout=300)
     assert killed, "the producer finished before the node was killed (%d acks)" % len(acks)
+    print("     %s: %d of %d records acknowledged across the crash, producer exit %d"
+          % (topic, len(acks), total, proc.returncode), flush=True)
     return acks, proc.returncode, err
 
 
