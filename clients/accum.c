@@ -1,0 +1,317 @@
+/* accum.c: building producer batches in place and queueing them per partition. */
+#include "clients/accum.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/rn_assert.h"
+
+void accum_init(struct accum *a, uint32_t batch_size, int32_t linger_ms, uint32_t message_max_bytes,
+		size_t buffer_memory, int32_t delivery_timeout_ms, uint32_t seed)
+{
+	RN_ASSERT(batch_size > BATCH_HEADER_BYTES);
+	memset(a, 0, sizeof(*a));
+	a->batch_size = batch_size;
+	a->linger_ms = linger_ms;
+	a->message_max_bytes = message_max_bytes;
+	a->buffer_memory = buffer_memory;
+	a->delivery_timeout_ms = delivery_timeout_ms;
+	a->seed = seed;
+}
+
+void accum_batch_free(struct accum_batch *b)
+{
+	if (!b)
+		return;
+	free(b->buf);
+	free(b->meta);
+	free(b);
+}
+
+static void free_chain(struct accum_batch *b)
+{
+	while (b) {
+		struct accum_batch *next = b->next;
+		accum_batch_free(b);
+		b = next;
+	}
+}
+
+void accum_destroy(struct accum *a)
+{
+	for (size_t i = 0; i < a->topic_count; i++) {
+		struct accum_topic *t = a->topics[i];
+		for (int32_t p = 0; p < t->partition_count; p++) {
+			accum_batch_free(t->parts[p].open);
+			free_chain(t->parts[p].head);
+		}
+		free(t->parts);
+		free(t->name);
+		free(t);
+	}
+	free(a->topics);
+	memset(a, 0, sizeof(*a));
+}
+
+struct accum_topic *accum_topic_find(const struct accum *a, const char *name)
+{
+	for (size_t i = 0; i < a->topic_count; i++)
+		if (strcmp(a->topics[i]->name, name) == 0)
+			return a->topics[i];
+	return NULL;
+}
+
+static int grow_partitions(struct accum_topic *t, int32_t count)
+{
+	if (count <= t->partition_count)
+		return 0;
+	struct accum_partition *np = realloc(t->parts, (size_t)count * sizeof(*np));
+	if (!np)
+		return RN_E_NOMEM;
+	memset(np + t->partition_count, 0, (size_t)(count - t->partition_count) * sizeof(*np));
+	t->parts = np;
+	t->partition_count = count;
+	return 0;
+}
+
+struct accum_topic *accum_topic_get(struct accum *a, const char *name, int32_t partition_count)
+{
+	struct accum_topic *t = accum_topic_find(a, name);
+	if (t)
+		return grow_partitions(t, partition_count) == 0 ? t : NULL;
+	struct accum_topic **nt = realloc(a->topics, (a->topic_count + 1) * sizeof(*nt));
+	if (!nt)
+		return NULL;
+	a->topics = nt;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->name = strdup(name);
+	if (!t->name || grow_partitions(t, partition_count) != 0) {
+		free(t->name);
+		free(t);
+		return NULL;
+	}
+	partitioner_sticky_init(&t->sticky, a->seed + (uint32_t)a->topic_count * 2654435761u);
+	a->topics[a->topic_count++] = t;
+	return t;
+}
+
+int32_t accum_choose_partition(struct accum_topic *t, const void *key, int32_t key_len)
+{
+	if (key && key_len >= 0)
+		return partitioner_key_partition(key, (size_t)key_len, t->partition_count);
+	return partitioner_sticky_partition(&t->sticky, t->partition_count);
+}
+
+static void close_open(struct accum_topic *t, int32_t partition)
+{
+	struct accum_partition *ap = &t->parts[partition];
+	struct accum_batch *b = ap->open;
+	if (!b)
+		return;
+	b->len = batch_builder_finish(&b->builder, -1, -1, -1);
+	b->closed = 1;
+	ap->open = NULL;
+	if (ap->tail)
+		ap->tail->next = b;
+	else
+		ap->head = b;
+	ap->tail = b;
+	partitioner_sticky_batch_closed(&t->sticky, partition, t->partition_count);
+}
+
+static int new_batch(struct accum *a, struct accum_topic *t, int32_t partition, size_t need,
+		     int64_t now_ms, struct accum_batch **out)
+{
+	size_t cap = need > a->batch_size ? need : a->batch_size;
+	/* A lone batch is always let through, so a buffer_memory smaller than
+	 * one record can never wedge the producer. */
+	if (a->memory_used > 0 && a->memory_used + cap > a->buffer_memory)
+		return RN_E_FULL;
+	struct accum_batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return RN_E_NOMEM;
+	b->buf = malloc(cap);
+	if (!b->buf) {
+		free(b);
+		return RN_E_NOMEM;
+	}
+	b->cap = cap;
+	b->topic = t->name;
+	b->partition = partition;
+	b->created_ms = now_ms;
+	b->deadline_ms = now_ms + a->delivery_timeout_ms;
+	b->base_offset = -1;
+	batch_builder_init(&b->builder, b->buf, cap);
+	a->memory_used += cap;
+	*out = b;
+	return 0;
+}
+
+static int push_meta(struct accum_batch *b, runnel_delivery_cb cb, void *opaque)
+{
+	if ((size_t)b->count == b->meta_cap) {
+		size_t ncap = b->meta_cap ? b->meta_cap * 2 : 64;
+		struct accum_record_meta *nm = realloc(b->meta, ncap * sizeof(*nm));
+		if (!nm)
+			return RN_E_NOMEM;
+		b->meta = nm;
+		b->meta_cap = ncap;
+	}
+	b->meta[b->count].cb = cb;
+	b->meta[b->count].opaque = opaque;
+	return 0;
+}
+
+/* Converts the public headers to the batch builder's view; Returns 0 or
+ * RN_E_INVAL. */
+static int convert_headers(const struct runnel_header *headers, size_t count,
+			   struct record_header_view *out)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct runnel_header *h = &headers[i];
+		if (h->key_len < 0 || (h->key_len > 0 && !h->key) || h->value_len < -1 ||
+		    (h->value_len > 0 && !h->value))
+			return RN_E_INVAL;
+		out[i].key = (const uint8_t *)h->key;
+		out[i].key_len = h->key_len;
+		out[i].value = h->value_len >= 0 ? h->value : NULL;
+		out[i].value_len = h->value_len;
+	}
+	return 0;
+}
+
+static int add_to(struct accum_batch *b, int64_t timestamp, const void *key, int32_t key_len,
+		  const void *value, int32_t value_len, const struct record_header_view *hv,
+		  size_t header_count, runnel_delivery_cb cb, void *opaque)
+{
+	int rc = push_meta(b, cb, opaque);
+	if (rc != 0)
+		return rc;
+	rc = batch_builder_add(&b->builder, timestamp, key_len >= 0 ? key : NULL, key_len,
+			       value_len >= 0 ? value : NULL, value_len, hv, (uint32_t)header_count);
+	if (rc == 0)
+		b->count++;
+	return rc;
+}
+
+int accum_append(struct accum *a, struct accum_topic *t, int32_t partition, int64_t timestamp,
+		 const void *key, int32_t key_len, const void *value, int32_t value_len,
+		 const struct runnel_header *headers, size_t header_count, runnel_delivery_cb cb,
+		 void *opaque, int64_t now_ms)
+{
+	struct record_header_view hv[RN_MAX_HEADERS_PER_RECORD];
+	if (partition < 0 || partition >= t->partition_count || key_len < -1 || value_len < -1 ||
+	    (key_len > 0 && !key) || (value_len > 0 && !value) || header_count > RN_ARRAY_LEN(hv) ||
+	    (header_count > 0 && !headers))
+		return RN_E_INVAL;
+	int rc = convert_headers(headers, header_count, hv);
+	if (rc != 0)
+		return rc;
+	struct accum_partition *ap = &t->parts[partition];
+	if (ap->open) {
+		rc = add_to(ap->open, timestamp, key, key_len, value, value_len, hv, header_count, cb,
+			    opaque);
+		if (rc != RN_E_FULL)
+			goto appended;
+		close_open(t, partition);
+	}
+	/* A fresh batch holds the record at offset and time delta 0, so its
+	 * exact size is known before allocating. */
+	size_t need = BATCH_HEADER_BYTES + batch_record_size(0, 0, key_len, value_len,
+							     (uint32_t)header_count, hv);
+	if (need > a->message_max_bytes)
+		return RN_E_MESSAGE_TOO_LARGE;
+	struct accum_batch *b = NULL;
+	rc = new_batch(a, t, partition, need, now_ms, &b);
+	if (rc != 0)
+		return rc;
+	ap->open = b;
+	rc = add_to(b, timestamp, key, key_len, value, value_len, hv, header_count, cb, opaque);
+	RN_ASSERT(rc != RN_E_FULL);
+appended:
+	if (rc == 0)
+		a->records++;
+	return rc;
+}
+
+void accum_close_ready(struct accum *a, int64_t now_ms, int flush)
+{
+	for (size_t i = 0; i < a->topic_count; i++) {
+		struct accum_topic *t = a->topics[i];
+		for (int32_t p = 0; p < t->partition_count; p++) {
+			struct accum_batch *b = t->parts[p].open;
+			if (b && b->count > 0 && (flush || now_ms >= b->created_ms + a->linger_ms))
+				close_open(t, p);
+		}
+	}
+}
+
+struct accum_batch *accum_sendable(struct accum_partition *ap, int64_t now_ms)
+{
+	struct accum_batch *b = ap->head;
+	if (!b || ap->inflight || now_ms < b->retry_at_ms)
+		return NULL;
+	return b;
+}
+
+struct accum_partition *accum_partition_of(struct accum *a, const struct accum_batch *b)
+{
+	struct accum_topic *t = accum_topic_find(a, b->topic);
+	RN_ASSERT(t && b->partition < t->partition_count);
+	return &t->parts[b->partition];
+}
+
+struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b, int err,
+					 int64_t base_offset)
+{
+	struct accum_partition *ap = accum_partition_of(a, b);
+	RN_ASSERT(ap->head == b);
+	ap->head = b->next;
+	if (!ap->head)
+		ap->tail = NULL;
+	ap->inflight = 0;
+	b->next = NULL;
+	b->err = err;
+	b->base_offset = base_offset;
+	RN_ASSERT(a->memory_used >= b->cap && a->records >= (size_t)b->count);
+	a->memory_used -= b->cap;
+	a->records -= (size_t)b->count;
+	/* The bytes are no longer needed; only the callbacks are. */
+	free(b->buf);
+	b->buf = NULL;
+	return b;
+}
+
+void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_ms)
+{
+	struct accum_partition *ap = accum_partition_of(a, b);
+	RN_ASSERT(ap->head == b);
+	ap->inflight = 0;
+	b->attempts++;
+	b->retry_at_ms = retry_at_ms;
+}
+
+int64_t accum_next_due(const struct accum *a)
+{
+	int64_t due = INT64_MAX;
+	for (size_t i = 0; i < a->topic_count; i++) {
+		const struct accum_topic *t = a->topics[i];
+		for (int32_t p = 0; p < t->partition_count; p++) {
+			const struct accum_partition *ap = &t->parts[p];
+			if (ap->open && ap->open->count > 0 && ap->open->created_ms + a->linger_ms < due)
+				due = ap->open->created_ms + a->linger_ms;
+			if (ap->head && !ap->inflight && ap->head->retry_at_ms < due)
+				due = ap->head->retry_at_ms;
+		}
+	}
+	return due;
+}
+
+int accum_empty(const struct accum *a)
+{
+	return a->records == 0;
+}

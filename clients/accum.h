@@ -1,0 +1,133 @@
+/* accum.h: the producer's record accumulator: one open batch per partition, queues of closed batches. */
+#ifndef RUNNEL_CLIENTS_ACCUM_H
+#define RUNNEL_CLIENTS_ACCUM_H
+
+/*
+ * The accumulator is the producer's core and does no I/O: time comes in as
+ * now_ms (monotonic) and records as bytes.  Each partition has at most one
+ * open batch, built in place with batch_builder, and a FIFO of closed
+ * batches.  The head of the FIFO is the only batch of its partition that may
+ * be in flight, which keeps records in order even across retries.  Batch
+ * buffers count against buffer_memory; an append that would exceed it fails
+ * with RN_E_FULL and the producer waits for deliveries to free memory.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clients/partitioner.h"
+#include "clients/runnel.h"
+#include "wire/batch.h"
+
+struct accum_record_meta {
+	runnel_delivery_cb cb;
+	void *opaque;
+};
+
+struct accum_batch {
+	struct accum_batch *next;
+	const char *topic; /* the accumulator's copy of the name */
+	int32_t partition;
+	uint8_t *buf;
+	size_t cap;
+	size_t len; /* set when closed */
+	struct batch_builder builder;
+	int closed;
+	struct accum_record_meta *meta;
+	size_t meta_cap;
+	int32_t count;
+	int64_t created_ms;  /* when the first record was appended */
+	int64_t deadline_ms; /* created_ms + delivery timeout */
+	int64_t retry_at_ms; /* not sent again before this */
+	int32_t attempts;
+	/* Outcome, filled when the batch completes. */
+	int err;
+	int64_t base_offset;
+};
+
+struct accum_partition {
+	struct accum_batch *open;
+	struct accum_batch *head, *tail; /* closed batches, oldest first */
+	int inflight;                    /* the head is in flight */
+};
+
+struct accum_topic {
+	char *name;
+	int32_t partition_count;
+	struct accum_partition *parts;
+	struct partitioner_sticky sticky;
+};
+
+struct accum {
+	uint32_t batch_size;
+	int32_t linger_ms;
+	uint32_t message_max_bytes;
+	size_t buffer_memory;
+	int32_t delivery_timeout_ms;
+	uint32_t seed;
+	struct accum_topic **topics;
+	size_t topic_count;
+	size_t memory_used;
+	size_t records; /* appended and not yet taken out with accum_batch_complete */
+};
+
+/* Sets up an empty accumulator.  seed varies the sticky partitioner.
+ * batch_size must be at least BATCH_HEADER_BYTES + 1. */
+void accum_init(struct accum *a, uint32_t batch_size, int32_t linger_ms, uint32_t message_max_bytes,
+		size_t buffer_memory, int32_t delivery_timeout_ms, uint32_t seed);
+
+/* Frees every batch (without calling callbacks) and the topics. */
+void accum_destroy(struct accum *a);
+
+/* Finds the topic, adding it (or growing it to partition_count partitions).
+ * Returns NULL when out of memory. */
+struct accum_topic *accum_topic_get(struct accum *a, const char *name, int32_t partition_count);
+struct accum_topic *accum_topic_find(const struct accum *a, const char *name);
+
+/* The partition for a record sent with partition -1: murmur2 of the key, or
+ * the sticky partition for a null key. */
+int32_t accum_choose_partition(struct accum_topic *t, const void *key, int32_t key_len);
+
+/*
+ * Appends one record to partition's open batch, closing the batch and
+ * opening a new one when the record does not fit.  timestamp is wall-clock
+ * ms.  Returns 0, RN_E_FULL (buffer_memory reached; nothing appended),
+ * RN_E_MESSAGE_TOO_LARGE (the record alone exceeds message_max_bytes),
+ * RN_E_INVAL (too many headers, bad lengths, partition out of range) or
+ * RN_E_NOMEM.
+ */
+int accum_append(struct accum *a, struct accum_topic *t, int32_t partition, int64_t timestamp,
+		 const void *key, int32_t key_len, const void *value, int32_t value_len,
+		 const struct runnel_header *headers, size_t header_count, runnel_delivery_cb cb,
+		 void *opaque, int64_t now_ms);
+
+/* Closes open batches whose linger time has passed (all of them when
+ * flush is set), moving them to their partition's queue. */
+void accum_close_ready(struct accum *a, int64_t now_ms, int flush);
+
+/* The head batch of a partition if it can be sent now: closed, not in
+ * flight and past its retry time.  NULL otherwise. */
+struct accum_batch *accum_sendable(struct accum_partition *ap, int64_t now_ms);
+
+/* Removes the head batch of its partition (it completed: delivered or
+ * failed), releasing its buffer memory; the caller owns the returned batch
+ * (its meta, for the callbacks) and frees it with accum_batch_free. */
+struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b, int err,
+					 int64_t base_offset);
+
+/* Puts an in-flight head batch back to be sent again after retry_at_ms. */
+void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_ms);
+
+/* The partition state of batch b. */
+struct accum_partition *accum_partition_of(struct accum *a, const struct accum_batch *b);
+
+/* The earliest time something becomes due (a linger or a retry), or
+ * INT64_MAX. */
+int64_t accum_next_due(const struct accum *a);
+
+/* True when no record is open, queued or in flight. */
+int accum_empty(const struct accum *a);
+
+void accum_batch_free(struct accum_batch *b);
+
+#endif

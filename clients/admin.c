@@ -1,0 +1,389 @@
+/* admin.c: synchronous topic administration: create, delete, list, describe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients/client.h"
+#include "clients/runnel.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/rn_assert.h"
+
+/* How often a request that landed on a node other than the controller is
+ * sent again after refreshing metadata. */
+#define ADMIN_MAX_CONTROLLER_ATTEMPTS 5
+#define LIST_OFFSETS_LATEST (-1)
+#define LIST_OFFSETS_EARLIEST (-2)
+
+struct runnel_admin {
+	struct client client;
+};
+
+int runnel_admin_new(const struct runnel_client_config *cfg, runnel_admin **out)
+{
+	struct runnel_admin *a = calloc(1, sizeof(*a));
+	if (!a)
+		return RN_E_NOMEM;
+	int rc = client_init(&a->client, cfg);
+	if (rc != 0) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+void runnel_admin_free(runnel_admin *a)
+{
+	if (!a)
+		return;
+	client_destroy(&a->client);
+	free(a);
+}
+
+const char *runnel_admin_errmsg(const runnel_admin *a)
+{
+	return a->client.errmsg;
+}
+
+/* Sends a request to the controller (any node when it is not known yet),
+ * following NOT_CONTROLLER answers.  Returns as client_request_sync. */
+static int to_controller(struct client *c, Runnel__Request *req, int32_t api_key,
+			 Runnel__Response **out, int timeout_ms)
+{
+	int rc = 0;
+	for (int attempt = 0; attempt < ADMIN_MAX_CONTROLLER_ATTEMPTS; attempt++) {
+		if (attempt > 0 || c->controller_id < 0) {
+			rc = client_metadata_refresh(c, NULL, 0, 0, NULL);
+			if (rc != 0)
+				return rc;
+		}
+		if (c->controller_id >= 0 && client_conn(c, c->controller_id))
+			rc = client_request_sync(c, c->controller_id, req, api_key, out, timeout_ms);
+		else
+			rc = client_request_any_sync(c, req, api_key, out, timeout_ms);
+		if (rc != RN_E_NOT_CONTROLLER && rc != RN_E_BROKER_NOT_AVAILABLE && rc != RN_E_CONNECT)
+			return rc;
+	}
+	return rc;
+}
+
+int runnel_admin_create_topic(runnel_admin *a, const struct runnel_new_topic *topic, int timeout_ms)
+{
+	struct client *c = &a->client;
+	if (!topic || !topic->name || topic->config_count > RN_MAX_CONFIGS_PER_TOPIC ||
+	    (topic->config_count > 0 && !topic->configs))
+		return client_fail(c, RN_E_INVAL, "bad topic description");
+	Runnel__ConfigEntry ce[RN_MAX_CONFIGS_PER_TOPIC];
+	Runnel__ConfigEntry *cep[RN_MAX_CONFIGS_PER_TOPIC];
+	for (size_t i = 0; i < topic->config_count; i++) {
+		runnel__config_entry__init(&ce[i]);
+		ce[i].name = (char *)topic->configs[i].name;
+		ce[i].value = (char *)topic->configs[i].value;
+		cep[i] = &ce[i];
+	}
+	Runnel__CreatableTopic ct = RUNNEL__CREATABLE_TOPIC__INIT;
+	Runnel__CreatableTopic *ctp = &ct;
+	ct.name = (char *)topic->name;
+	ct.num_partitions = topic->partitions;
+	ct.replication_factor = topic->replication_factor;
+	ct.n_configs = topic->config_count;
+	ct.configs = cep;
+	Runnel__CreateTopicsRequest cr = RUNNEL__CREATE_TOPICS_REQUEST__INIT;
+	cr.n_topics = 1;
+	cr.topics = &ctp;
+	cr.timeout_ms = timeout_ms;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_CREATE_TOPICS;
+	req.create_topics = &cr;
+	Runnel__Response *resp = NULL;
+	int rc = 0;
+	for (int attempt = 0; attempt < ADMIN_MAX_CONTROLLER_ATTEMPTS; attempt++) {
+		rc = to_controller(c, &req, RUNNEL__API_KEY__API_CREATE_TOPICS, &resp,
+				   timeout_ms + c->cfg.request_timeout_ms);
+		if (rc != 0)
+			return rc;
+		const Runnel__CreateTopicsResponse *r = resp->create_topics;
+		rc = RN_E_UNKNOWN_SERVER_ERROR;
+		const char *msg = "the node did not answer for this topic";
+		for (size_t i = 0; i < r->n_topics; i++) {
+			if (strcmp(r->topics[i]->name, topic->name) == 0) {
+				rc = rn_err_from_wire(r->topics[i]->error_code);
+				msg = r->topics[i]->error_message;
+			}
+		}
+		if (rc != 0)
+			client_fail_wire(c, rc, msg, NULL);
+		runnel__response__free_unpacked(resp, NULL);
+		/* The controller moved between the metadata and the request. */
+		if (rc != RN_E_NOT_CONTROLLER)
+			break;
+		c->controller_id = -1;
+	}
+	return rc;
+}
+
+int runnel_admin_delete_topic(runnel_admin *a, const char *name, int timeout_ms)
+{
+	struct client *c = &a->client;
+	if (!name)
+		return client_fail(c, RN_E_INVAL, "no topic name");
+	Runnel__DeleteTopicsRequest dr = RUNNEL__DELETE_TOPICS_REQUEST__INIT;
+	char *names[1] = {(char *)name};
+	dr.n_names = 1;
+	dr.names = names;
+	dr.timeout_ms = timeout_ms;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_DELETE_TOPICS;
+	req.delete_topics = &dr;
+	Runnel__Response *resp = NULL;
+	int rc = 0;
+	for (int attempt = 0; attempt < ADMIN_MAX_CONTROLLER_ATTEMPTS; attempt++) {
+		rc = to_controller(c, &req, RUNNEL__API_KEY__API_DELETE_TOPICS, &resp,
+				   timeout_ms + c->cfg.request_timeout_ms);
+		if (rc != 0)
+			return rc;
+		const Runnel__DeleteTopicsResponse *r = resp->delete_topics;
+		rc = RN_E_UNKNOWN_SERVER_ERROR;
+		const char *msg = "the node did not answer for this topic";
+		for (size_t i = 0; i < r->n_topics; i++) {
+			if (strcmp(r->topics[i]->name, name) == 0) {
+				rc = rn_err_from_wire(r->topics[i]->error_code);
+				msg = r->topics[i]->error_message;
+			}
+		}
+		if (rc != 0)
+			client_fail_wire(c, rc, msg, NULL);
+		runnel__response__free_unpacked(resp, NULL);
+		if (rc != RN_E_NOT_CONTROLLER)
+			break;
+		c->controller_id = -1;
+	}
+	return rc;
+}
+
+static int compare_summaries(const void *x, const void *y)
+{
+	const struct runnel_topic_summary *a = x, *b = y;
+	return strcmp(a->name, b->name);
+}
+
+void runnel_topic_summaries_free(struct runnel_topic_summary *list, size_t count)
+{
+	for (size_t i = 0; list && i < count; i++)
+		free(list[i].name);
+	free(list);
+}
+
+int runnel_admin_list_topics(runnel_admin *a, struct runnel_topic_summary **out, size_t *count)
+{
+	struct client *c = &a->client;
+	Runnel__Response *resp = NULL;
+	int rc = client_metadata_refresh(c, NULL, 0, 1, &resp);
+	if (rc != 0)
+		return rc;
+	const Runnel__MetadataResponse *md = resp->metadata;
+	struct runnel_topic_summary *list = calloc(md->n_topics ? md->n_topics : 1, sizeof(*list));
+	size_t n = 0;
+	if (!list)
+		goto fail_nomem;
+	for (size_t i = 0; i < md->n_topics; i++) {
+		const Runnel__TopicMetadata *tm = md->topics[i];
+		if (tm->error_code != 0)
+			continue;
+		list[n].name = strdup(tm->name);
+		if (!list[n].name)
+			goto fail_nomem;
+		list[n].partitions = (int32_t)tm->n_partitions;
+		list[n].replication_factor =
+			tm->n_partitions ? (int32_t)tm->partitions[0]->n_replicas : 0;
+		n++;
+	}
+	qsort(list, n, sizeof(*list), compare_summaries);
+	runnel__response__free_unpacked(resp, NULL);
+	*out = list;
+	*count = n;
+	return 0;
+fail_nomem:
+	runnel_topic_summaries_free(list, n);
+	runnel__response__free_unpacked(resp, NULL);
+	return client_fail(c, RN_E_NOMEM, "out of memory");
+}
+
+void runnel_topic_info_free(struct runnel_topic_info *info)
+{
+	if (!info)
+		return;
+	for (size_t i = 0; info->partitions && i < info->partition_count; i++) {
+		free(info->partitions[i].replicas);
+		free(info->partitions[i].isr);
+	}
+	for (size_t i = 0; info->configs && i < info->config_count; i++) {
+		free((char *)info->configs[i].name);
+		free((char *)info->configs[i].value);
+		free((char *)info->configs[i].source);
+	}
+	free(info->partitions);
+	free(info->configs);
+	free(info->name);
+	free(info);
+}
+
+static int32_t *copy_ids(const int32_t *ids, size_t n)
+{
+	int32_t *out = malloc((n ? n : 1) * sizeof(*out));
+	if (out && n)
+		memcpy(out, ids, n * sizeof(*out));
+	return out;
+}
+
+static int compare_partitions(const void *x, const void *y)
+{
+	const struct runnel_partition_info *a = x, *b = y;
+	return (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+/* Copies the topic's metadata into a new info.  Returns 0 or RN_E_NOMEM. */
+static int info_from_wire(const Runnel__TopicMetadata *tm, struct runnel_topic_info **out)
+{
+	struct runnel_topic_info *info = calloc(1, sizeof(*info));
+	if (!info)
+		return RN_E_NOMEM;
+	info->name = strdup(tm->name);
+	info->partitions = calloc(tm->n_partitions ? tm->n_partitions : 1, sizeof(*info->partitions));
+	info->configs = calloc(tm->n_configs ? tm->n_configs : 1, sizeof(*info->configs));
+	if (!info->name || !info->partitions || !info->configs)
+		goto fail_nomem;
+	for (size_t i = 0; i < tm->n_partitions; i++) {
+		const Runnel__PartitionMetadata *pm = tm->partitions[i];
+		struct runnel_partition_info *pi = &info->partitions[i];
+		info->partition_count++;
+		pi->partition = pm->partition;
+		pi->error = rn_err_from_wire(pm->error_code);
+		pi->leader = pm->leader;
+		pi->leader_epoch = pm->leader_epoch;
+		pi->replicas = copy_ids(pm->replicas, pm->n_replicas);
+		pi->replica_count = pm->n_replicas;
+		pi->isr = copy_ids(pm->isr, pm->n_isr);
+		pi->isr_count = pm->n_isr;
+		pi->log_start_offset = -1;
+		pi->high_watermark = -1;
+		if (!pi->replicas || !pi->isr)
+			goto fail_nomem;
+	}
+	qsort(info->partitions, info->partition_count, sizeof(*info->partitions), compare_partitions);
+	for (size_t i = 0; i < tm->n_configs; i++) {
+		struct runnel_config_entry *ce = &info->configs[i];
+		info->config_count++;
+		ce->name = strdup(tm->configs[i]->name);
+		ce->value = strdup(tm->configs[i]->value);
+		ce->source = strdup(tm->configs[i]->source);
+		if (!ce->name || !ce->value || !ce->source)
+			goto fail_nomem;
+	}
+	*out = info;
+	return 0;
+fail_nomem:
+	runnel_topic_info_free(info);
+	return RN_E_NOMEM;
+}
+
+/* Asks leader for one kind of offset (earliest or latest) of the topic's
+ * partitions it leads, and stores the answers in info.  Errors leave -1. */
+static void fill_offsets(struct client *c, struct runnel_topic_info *info, int32_t leader,
+			 int64_t which)
+{
+	size_t n = 0;
+	Runnel__ListOffsetsPartition *lp = calloc(info->partition_count, sizeof(*lp));
+	Runnel__ListOffsetsPartition **lpp = calloc(info->partition_count, sizeof(*lpp));
+	Runnel__Response *resp = NULL;
+	if (!lp || !lpp)
+		goto out;
+	for (size_t i = 0; i < info->partition_count; i++) {
+		if (info->partitions[i].leader != leader)
+			continue;
+		runnel__list_offsets_partition__init(&lp[n]);
+		lp[n].partition = info->partitions[i].partition;
+		lp[n].timestamp = which;
+		lp[n].current_leader_epoch = -1;
+		lpp[n] = &lp[n];
+		n++;
+	}
+	Runnel__ListOffsetsTopic lt = RUNNEL__LIST_OFFSETS_TOPIC__INIT;
+	Runnel__ListOffsetsTopic *ltp = &lt;
+	lt.name = info->name;
+	lt.n_partitions = n;
+	lt.partitions = lpp;
+	Runnel__ListOffsetsRequest lr = RUNNEL__LIST_OFFSETS_REQUEST__INIT;
+	lr.replica_id = -1;
+	lr.n_topics = 1;
+	lr.topics = &ltp;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_LIST_OFFSETS;
+	req.list_offsets = &lr;
+	if (client_request_sync(c, leader, &req, RUNNEL__API_KEY__API_LIST_OFFSETS, &resp,
+				c->cfg.request_timeout_ms) != 0)
+		goto out;
+	for (size_t t = 0; t < resp->list_offsets->n_topics; t++) {
+		const Runnel__ListOffsetsTopicResult *tr = resp->list_offsets->topics[t];
+		for (size_t k = 0; k < tr->n_partitions; k++) {
+			const Runnel__ListOffsetsPartitionResult *r = tr->partitions[k];
+			for (size_t i = 0; r->error_code == 0 && i < info->partition_count; i++) {
+				struct runnel_partition_info *pi = &info->partitions[i];
+				if (pi->partition != r->partition)
+					continue;
+				if (which == LIST_OFFSETS_EARLIEST)
+					pi->log_start_offset = r->offset;
+				else
+					pi->high_watermark = r->offset;
+			}
+		}
+	}
+out:
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
+	free(lpp);
+	free(lp);
+}
+
+int runnel_admin_describe_topic(runnel_admin *a, const char *name, struct runnel_topic_info **out)
+{
+	struct client *c = &a->client;
+	Runnel__Response *resp = NULL;
+	struct runnel_topic_info *info = NULL;
+	if (!name || !*name)
+		return client_fail(c, RN_E_INVAL, "no topic name");
+	int rc = client_metadata_refresh(c, &name, 1, 0, &resp);
+	if (rc != 0)
+		return rc;
+	const Runnel__MetadataResponse *md = resp->metadata;
+	const Runnel__TopicMetadata *tm = NULL;
+	for (size_t i = 0; i < md->n_topics; i++)
+		if (strcmp(md->topics[i]->name, name) == 0)
+			tm = md->topics[i];
+	rc = tm ? rn_err_from_wire(tm->error_code) : RN_E_UNKNOWN_TOPIC_OR_PARTITION;
+	if (rc != 0) {
+		client_fail_wire(c, rc, tm ? tm->error_message : NULL, NULL);
+		goto out;
+	}
+	rc = info_from_wire(tm, &info);
+	if (rc != 0) {
+		client_fail(c, rc, "out of memory");
+		goto out;
+	}
+	/* One pair of ListOffsets per distinct leader. */
+	for (size_t i = 0; i < info->partition_count; i++) {
+		int32_t leader = info->partitions[i].leader;
+		int seen = leader < 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = info->partitions[j].leader == leader;
+		if (seen)
+			continue;
+		fill_offsets(c, info, leader, LIST_OFFSETS_EARLIEST);
+		fill_offsets(c, info, leader, LIST_OFFSETS_LATEST);
+	}
+	*out = info;
+out:
+	runnel__response__free_unpacked(resp, NULL);
+	return rc;
+}

@@ -1,0 +1,75 @@
+/* cli.h: the runnel command-line tool: shared options, argument parsing and output helpers. */
+#ifndef RUNNEL_CLIENTS_CLI_H
+#define RUNNEL_CLIENTS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "clients/runnel.h"
+
+/* Exit codes: success, a failure the tool reports, a usage mistake. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERROR 1
+#define CLI_EXIT_USAGE 2
+
+/* Environment variable holding the default bootstrap list. */
+#define CLI_BOOTSTRAP_ENV "RUNNEL_BOOTSTRAP"
+
+/* How long topic create and delete wait for the controller. */
+#define CLI_ADMIN_TIMEOUT_MS 30000
+
+/* Records asked from the consumer per poll, and the wait of one poll. */
+#define CLI_CONSUME_BATCH 256
+#define CLI_CONSUME_POLL_MS 200
+
+/* Most -H and -c options one command takes. */
+#define CLI_MAX_HEADERS 64
+#define CLI_MAX_CONFIGS 64
+
+/* Options common to every command. */
+struct cli_global {
+	const char *bootstrap;
+};
+
+/* Prints "runnel: WHAT: ERRNAME: message" to stderr. */
+void cli_error(const char *what, int err, const char *message);
+
+/* Prints "runnel: WHAT: message" to stderr (for usage mistakes). */
+void cli_usage_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses the -o argument of consume: "beginning", "end", an offset
+ * ("123"), "-N" (N before the end) or "@TIMESTAMP_MS".  Returns 0 or
+ * RN_E_INVAL. */
+int cli_parse_offset(const char *arg, struct runnel_position *out);
+
+/* Parses a decimal integer in [min, max] with nothing after it.  Returns 0
+ * or RN_E_INVAL. */
+int cli_parse_int64(const char *arg, int64_t min, int64_t max, int64_t *out);
+
+/* Parses --acks: "0", "1", "all" or "-1".  Returns 0 or RN_E_INVAL. */
+int cli_parse_acks(const char *arg, int32_t *out);
+
+/* Splits "KEY=VALUE" at the first '='; *key_len is the key's length and
+ * *value points after the '='.  Returns 0, or RN_E_INVAL without '=' or
+ * with an empty key. */
+int cli_split_kv(const char *arg, size_t *key_len, const char **value);
+
+/* Checks a consume format string: only %t %p %o %k %s %T %h %% and the
+ * escapes \n \t \r \\ are known.  Returns 0 or RN_E_INVAL, with the bad
+ * token's position in *bad_pos. */
+int cli_format_check(const char *fmt, size_t *bad_pos);
+
+/* Writes rec to out as fmt (already checked) says.  Null keys, values and
+ * header values print as nothing. */
+void cli_format_render(const char *fmt, const struct runnel_record *rec, FILE *out);
+
+/* Writes s[0..len) as a JSON string literal with quotes and escapes. */
+void cli_json_string(FILE *out, const char *s, size_t len);
+
+/* Subcommands: argc/argv start at the command name ("topic", ...). */
+int cli_topic_main(const struct cli_global *g, int argc, char **argv);
+int cli_produce_main(const struct cli_global *g, int argc, char **argv);
+int cli_consume_main(const struct cli_global *g, int argc, char **argv);
+
+#endif

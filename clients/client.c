@@ -1,0 +1,527 @@
+/* client.c: bootstrap parsing, the metadata cache, connections and synchronous requests. */
+#include "clients/client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/rn_assert.h"
+
+static int parse_one_address(const char *s, size_t len, struct client_address *out)
+{
+	const char *colon;
+	const char *host = s;
+	size_t host_len;
+	if (len > 0 && s[0] == '[') {
+		const char *close_br = memchr(s, ']', len);
+		if (!close_br || close_br + 1 >= s + len || close_br[1] != ':')
+			return RN_E_INVAL;
+		host = s + 1;
+		host_len = (size_t)(close_br - host);
+		colon = close_br + 1;
+	} else {
+		colon = NULL;
+		for (size_t i = 0; i < len; i++)
+			if (s[i] == ':')
+				colon = s + i;
+		if (!colon)
+			return RN_E_INVAL;
+		host_len = (size_t)(colon - s);
+	}
+	if (host_len == 0 || host_len > RN_MAX_ADDRESS_LEN)
+		return RN_E_INVAL;
+	const char *port = colon + 1;
+	size_t port_len = (size_t)(s + len - port);
+	if (port_len == 0 || port_len > 5)
+		return RN_E_INVAL;
+	int value = 0;
+	for (size_t i = 0; i < port_len; i++) {
+		if (port[i] < '0' || port[i] > '9')
+			return RN_E_INVAL;
+		value = value * 10 + (port[i] - '0');
+	}
+	if (value < 1 || value > 65535)
+		return RN_E_INVAL;
+	memcpy(out->host, host, host_len);
+	out->host[host_len] = '\0';
+	out->port = value;
+	return 0;
+}
+
+int client_parse_bootstrap(const char *list, struct client_address *addrs, size_t max)
+{
+	size_t n = 0;
+	const char *p = list;
+	if (!list || !*list)
+		return RN_E_INVAL;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		while (len > 0 && *p == ' ') {
+			p++;
+			len--;
+		}
+		if (n >= max || parse_one_address(p, len, &addrs[n]) != 0)
+			return RN_E_INVAL;
+		n++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return (int)n;
+}
+
+static int32_t pick(int32_t value, int32_t fallback)
+{
+	return value > 0 ? value : fallback;
+}
+
+int client_init(struct client *c, const struct runnel_client_config *cfg)
+{
+	struct runnel_client_config defaults;
+	runnel_client_config_init(&defaults);
+	memset(c, 0, sizeof(*c));
+	c->controller_id = -1;
+	c->next_correlation_id = 1;
+	if (!cfg)
+		cfg = &defaults;
+	c->cfg.max_in_flight = pick(cfg->max_in_flight, defaults.max_in_flight);
+	c->cfg.request_timeout_ms = pick(cfg->request_timeout_ms, defaults.request_timeout_ms);
+	c->cfg.metadata_timeout_ms = pick(cfg->metadata_timeout_ms, defaults.metadata_timeout_ms);
+	c->cfg.reconnect_backoff_ms = pick(cfg->reconnect_backoff_ms, defaults.reconnect_backoff_ms);
+	c->cfg.reconnect_backoff_max_ms =
+		pick(cfg->reconnect_backoff_max_ms, defaults.reconnect_backoff_max_ms);
+	if (c->cfg.max_in_flight > RUNNEL_MAX_IN_FLIGHT_LIMIT)
+		return client_fail(c, RN_E_INVAL, "max_in_flight must be 1..%d",
+				   RUNNEL_MAX_IN_FLIGHT_LIMIT);
+	const char *id = cfg->client_id ? cfg->client_id : defaults.client_id;
+	if (strlen(id) > RN_MAX_CLIENT_ID_LEN)
+		return client_fail(c, RN_E_INVAL, "client id longer than %u bytes", RN_MAX_CLIENT_ID_LEN);
+	c->client_id = strdup(id);
+	c->bootstrap = calloc(RUNNEL_MAX_BOOTSTRAP_SERVERS, sizeof(*c->bootstrap));
+	if (!c->client_id || !c->bootstrap) {
+		client_destroy(c);
+		return RN_E_NOMEM;
+	}
+	c->cfg.client_id = c->client_id;
+	const char *list = cfg->bootstrap ? cfg->bootstrap : defaults.bootstrap;
+	int n = client_parse_bootstrap(list, c->bootstrap, RUNNEL_MAX_BOOTSTRAP_SERVERS);
+	if (n < 0) {
+		client_destroy(c);
+		return client_fail(c, RN_E_INVAL, "bad bootstrap list \"%s\" (want HOST:PORT[,HOST:PORT...])",
+				   list);
+	}
+	c->bootstrap_count = (size_t)n;
+	return 0;
+}
+
+static void topic_free(struct client_topic *t)
+{
+	free(t->name);
+	free(t->partitions);
+}
+
+void client_destroy(struct client *c)
+{
+	for (size_t i = 0; i < c->conn_count; i++) {
+		conn_destroy(c->conns[i]);
+		free(c->conns[i]);
+	}
+	for (size_t i = 0; i < c->topic_count; i++)
+		topic_free(&c->topics[i]);
+	free(c->conns);
+	free(c->pollfds);
+	free(c->topics);
+	free(c->brokers);
+	free(c->bootstrap);
+	free(c->client_id);
+	c->conns = NULL;
+	c->conn_count = 0;
+	c->topics = NULL;
+	c->topic_count = 0;
+	c->brokers = NULL;
+	c->bootstrap = NULL;
+	c->client_id = NULL;
+	c->pollfds = NULL;
+}
+
+int client_fail(struct client *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	c->last_error = err;
+	return err;
+}
+
+int client_fail_wire(struct client *c, int err, const char *node_message, const char *context)
+{
+	const char *msg = node_message && *node_message ? node_message : rn_strerror(err);
+	if (context && *context)
+		return client_fail(c, err, "%s: %s", context, msg);
+	return client_fail(c, err, "%s", msg);
+}
+
+static const struct client_address *address_of(const struct client *c, int32_t id)
+{
+	if (id <= CLIENT_BOOTSTRAP_ID_BASE) {
+		size_t idx = (size_t)(CLIENT_BOOTSTRAP_ID_BASE - id);
+		return idx < c->bootstrap_count ? &c->bootstrap[idx] : NULL;
+	}
+	for (size_t i = 0; i < c->broker_count; i++)
+		if (c->brokers[i].node_id == id)
+			return &c->brokers[i].addr;
+	return NULL;
+}
+
+struct conn *client_conn(struct client *c, int32_t node_id)
+{
+	for (size_t i = 0; i < c->conn_count; i++)
+		if (c->conns[i]->node_id == node_id)
+			return c->conns[i];
+	const struct client_address *addr = address_of(c, node_id);
+	if (!addr)
+		return NULL;
+	struct conn *cn = malloc(sizeof(*cn));
+	struct conn **nconns = realloc(c->conns, (c->conn_count + 1) * sizeof(*nconns));
+	struct pollfd *pfds = realloc(c->pollfds, (c->conn_count + 1) * sizeof(*pfds));
+	if (nconns)
+		c->conns = nconns;
+	if (pfds)
+		c->pollfds = pfds;
+	if (!cn || !nconns || !pfds)
+		goto fail_alloc;
+	if (conn_init(cn, node_id, addr->host, addr->port, (uint32_t)c->cfg.max_in_flight,
+		      c->cfg.reconnect_backoff_ms, c->cfg.reconnect_backoff_max_ms) != 0)
+		goto fail_alloc;
+	c->conns[c->conn_count++] = cn;
+	return cn;
+fail_alloc:
+	free(cn);
+	return NULL;
+}
+
+int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		conn_response_cb cb, void *opaque)
+{
+	Runnel__RequestHeader hdr = RUNNEL__REQUEST_HEADER__INIT;
+	hdr.api_key = api_key;
+	hdr.api_version = 0;
+	hdr.correlation_id = c->next_correlation_id;
+	hdr.client_id = c->client_id;
+	req->header = &hdr;
+	RN_ASSERT((int32_t)req->body_case == api_key + 100);
+	int64_t deadline = rn_mono_ms() + c->cfg.request_timeout_ms;
+	int rc = conn_send(cn, req, deadline, cb, opaque);
+	req->header = NULL;
+	if (rc == 0) {
+		/* Correlation ids stay positive; wrapping is harmless because
+		 * only the FIFO head is ever compared. */
+		c->next_correlation_id = c->next_correlation_id == INT32_MAX ? 1 : c->next_correlation_id + 1;
+	}
+	return rc;
+}
+
+int client_poll(struct client *c, int timeout_ms)
+{
+	struct pollfd *pfds = c->pollfds;
+	struct conn *polled[c->conn_count + 1];
+	nfds_t n = 0;
+	int64_t now = rn_mono_ms();
+	int64_t wake = now + (timeout_ms < 0 ? 0 : timeout_ms);
+
+	for (size_t i = 0; i < c->conn_count; i++) {
+		struct conn *cn = c->conns[i];
+		short ev = conn_poll_events(cn);
+		int64_t dl = conn_next_deadline(cn);
+		if (dl < wake)
+			wake = dl;
+		if (ev == 0)
+			continue;
+		pfds[n].fd = cn->fd;
+		pfds[n].events = ev;
+		pfds[n].revents = 0;
+		polled[n++] = cn;
+	}
+	int wait_ms = wake > now ? (int)(wake - now) : 0;
+	int ready = poll(n ? pfds : NULL, n, wait_ms);
+	if (ready < 0 && errno == EINTR)
+		c->interrupted = 1;
+	now = rn_mono_ms();
+	for (nfds_t i = 0; ready > 0 && i < n; i++)
+		conn_handle_events(polled[i], pfds[i].revents, now);
+	for (size_t i = 0; i < c->conn_count; i++)
+		conn_check_timeouts(c->conns[i], now);
+	return 0;
+}
+
+struct sync_wait {
+	int done;
+	int err;
+	Runnel__Response *resp;
+};
+
+static void sync_cb(void *opaque, int err, Runnel__Response *resp)
+{
+	struct sync_wait *w = opaque;
+	w->done = 1;
+	w->err = err;
+	w->resp = resp;
+}
+
+/* Waits until cn can take a request.  Returns 0, RN_E_TIMEOUT, or the
+ * connection's error when it failed and either wait_reconnect is off or the
+ * next attempt would come after deadline. */
+static int wait_sendable(struct client *c, struct conn *cn, int64_t deadline, int wait_reconnect)
+{
+	for (;;) {
+		int64_t now = rn_mono_ms();
+		int rc = conn_ensure(cn, now);
+		if (rc != 0 && (!wait_reconnect || cn->retry_at_ms >= deadline))
+			return client_fail(c, rc, "%s", cn->errmsg);
+		if (conn_can_send(cn))
+			return 0;
+		if (now >= deadline || c->interrupted)
+			return client_fail(c, RN_E_TIMEOUT, "no connection to %s:%s in time", cn->host,
+					   cn->port);
+		if (cn->state == CONN_DOWN && (!wait_reconnect || cn->retry_at_ms >= deadline))
+			return client_fail(c, cn->last_err ? cn->last_err : RN_E_CONNECT, "%s",
+					   cn->errmsg[0] ? cn->errmsg : "cannot connect");
+		int64_t until = cn->state == CONN_DOWN ? cn->retry_at_ms : deadline;
+		client_poll(c, (int)(until - now));
+	}
+}
+
+static int request_on_conn(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+			   Runnel__Response **out, int64_t deadline, int wait_reconnect)
+{
+	struct sync_wait w = {0};
+	int rc = wait_sendable(c, cn, deadline, wait_reconnect);
+	if (rc != 0)
+		return rc;
+	rc = client_send(c, cn, req, api_key, sync_cb, &w);
+	if (rc != 0)
+		return client_fail(c, rc, "cannot send to %s:%s: %s", cn->host, cn->port, rn_strerror(rc));
+	/* The request's own deadline (request_timeout_ms) always ends this
+	 * loop, because conn_check_timeouts fails it then. */
+	while (!w.done)
+		client_poll(c, 1000);
+	if (w.err != 0 && !w.resp)
+		return client_fail(c, w.err, "%s", cn->errmsg[0] ? cn->errmsg : rn_strerror(w.err));
+	if (w.err != 0) {
+		client_fail_wire(c, w.err, w.resp->error_message, NULL);
+		runnel__response__free_unpacked(w.resp, NULL);
+		return w.err;
+	}
+	if ((int32_t)w.resp->body_case != api_key + 100) {
+		runnel__response__free_unpacked(w.resp, NULL);
+		return client_fail(c, RN_E_MALFORMED_FRAME, "response from %s:%s has the wrong body",
+				   cn->host, cn->port);
+	}
+	*out = w.resp;
+	return 0;
+}
+
+int client_request_sync(struct client *c, int32_t node_id, Runnel__Request *req, int32_t api_key,
+			Runnel__Response **out, int timeout_ms)
+{
+	struct conn *cn = client_conn(c, node_id);
+	if (!cn)
+		return client_fail(c, RN_E_BROKER_NOT_AVAILABLE, "node %d is not known", node_id);
+	return request_on_conn(c, cn, req, api_key, out, rn_mono_ms() + timeout_ms, 1);
+}
+
+/* Candidates for "any node": a connected one first, then every broker, then
+ * the bootstrap entries. */
+static size_t any_candidates(struct client *c, int32_t *ids, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->conn_count && n < max; i++)
+		if (c->conns[i]->state == CONN_READY && address_of(c, c->conns[i]->node_id))
+			ids[n++] = c->conns[i]->node_id;
+	for (size_t i = 0; i < c->broker_count && n < max; i++)
+		ids[n++] = c->brokers[i].node_id;
+	for (size_t i = 0; i < c->bootstrap_count && n < max; i++)
+		ids[n++] = CLIENT_BOOTSTRAP_ID_BASE - (int32_t)i;
+	return n;
+}
+
+int client_request_any_sync(struct client *c, Runnel__Request *req, int32_t api_key,
+			    Runnel__Response **out, int timeout_ms)
+{
+	/* Connected nodes, then brokers, then bootstrap entries. */
+	int32_t ids[2 * RN_MAX_NODES + RUNNEL_MAX_BOOTSTRAP_SERVERS];
+	int64_t deadline = rn_mono_ms() + timeout_ms;
+	int rc = RN_E_BROKER_NOT_AVAILABLE;
+	while (rn_mono_ms() < deadline && !c->interrupted) {
+		size_t n = any_candidates(c, ids, RN_ARRAY_LEN(ids));
+		int64_t earliest_retry = INT64_MAX;
+		for (size_t i = 0; i < n; i++) {
+			struct conn *cn = client_conn(c, ids[i]);
+			if (!cn)
+				continue;
+			int64_t now = rn_mono_ms();
+			if (cn->state == CONN_DOWN && cn->retry_at_ms > now) {
+				if (cn->retry_at_ms < earliest_retry)
+					earliest_retry = cn->retry_at_ms;
+				continue;
+			}
+			rc = request_on_conn(c, cn, req, api_key, out, deadline, 0);
+			/* Only connection trouble moves on to the next node; an
+			 * answer, even an error, is the answer. */
+			if (rc != RN_E_CONNECT && rc != RN_E_NETWORK_EXCEPTION &&
+			    rc != RN_E_REQUEST_TIMED_OUT && rc != RN_E_CLOSED)
+				return rc;
+		}
+		int64_t now = rn_mono_ms();
+		if (earliest_retry != INT64_MAX && earliest_retry > now) {
+			int64_t until = earliest_retry < deadline ? earliest_retry : deadline;
+			client_poll(c, (int)(until - now));
+		}
+	}
+	if (rc == RN_E_BROKER_NOT_AVAILABLE)
+		return client_fail(c, RN_E_TIMEOUT, "no node answered within %d ms", timeout_ms);
+	return c->last_error ? c->last_error : rc;
+}
+
+void runnel_client_config_init(struct runnel_client_config *cfg)
+{
+	cfg->bootstrap = RUNNEL_DEFAULT_BOOTSTRAP;
+	cfg->client_id = RUNNEL_DEFAULT_CLIENT_ID;
+	cfg->max_in_flight = RUNNEL_DEFAULT_MAX_IN_FLIGHT;
+	cfg->request_timeout_ms = RUNNEL_DEFAULT_REQUEST_TIMEOUT_MS;
+	cfg->metadata_timeout_ms = RUNNEL_DEFAULT_METADATA_TIMEOUT_MS;
+	cfg->reconnect_backoff_ms = RUNNEL_DEFAULT_RECONNECT_BACKOFF_MS;
+	cfg->reconnect_backoff_max_ms = RUNNEL_DEFAULT_RECONNECT_BACKOFF_MAX_MS;
+}
+
+static int update_brokers(struct client *c, const Runnel__MetadataResponse *md)
+{
+	size_t n = md->n_brokers < RN_MAX_NODES ? md->n_brokers : RN_MAX_NODES;
+	struct client_broker *b = calloc(n ? n : 1, sizeof(*b));
+	if (!b)
+		return RN_E_NOMEM;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		const Runnel__BrokerInfo *bi = md->brokers[i];
+		if (!bi->host || strlen(bi->host) > RN_MAX_ADDRESS_LEN || bi->node_id < 0)
+			continue;
+		b[kept].node_id = bi->node_id;
+		snprintf(b[kept].addr.host, sizeof(b[kept].addr.host), "%s", bi->host);
+		b[kept].addr.port = bi->port;
+		kept++;
+	}
+	free(c->brokers);
+	c->brokers = b;
+	c->broker_count = kept;
+	c->controller_id = md->controller_id;
+	return 0;
+}
+
+static int topic_from_wire(struct client_topic *t, const Runnel__TopicMetadata *tm)
+{
+	int32_t count = 0;
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < tm->n_partitions; i++)
+		if (tm->partitions[i]->partition >= count)
+			count = tm->partitions[i]->partition + 1;
+	if (count > (int32_t)RN_MAX_PARTITIONS_PER_TOPIC)
+		return RN_E_INVAL;
+	t->name = strdup(tm->name);
+	t->partitions = calloc(count ? (size_t)count : 1, sizeof(*t->partitions));
+	if (!t->name || !t->partitions) {
+		topic_free(t);
+		return RN_E_NOMEM;
+	}
+	t->error = rn_err_from_wire(tm->error_code);
+	t->partition_count = count;
+	for (int32_t p = 0; p < count; p++) {
+		t->partitions[p].partition = p;
+		t->partitions[p].leader = -1;
+		t->partitions[p].error = RN_E_LEADER_NOT_AVAILABLE;
+	}
+	for (size_t i = 0; i < tm->n_partitions; i++) {
+		const Runnel__PartitionMetadata *pm = tm->partitions[i];
+		if (pm->partition < 0)
+			continue;
+		struct client_partition *cp = &t->partitions[pm->partition];
+		cp->error = rn_err_from_wire(pm->error_code);
+		cp->leader = pm->leader;
+		cp->leader_epoch = pm->leader_epoch;
+	}
+	return 0;
+}
+
+static int update_topic(struct client *c, const Runnel__TopicMetadata *tm)
+{
+	struct client_topic nt;
+	int rc = topic_from_wire(&nt, tm);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < c->topic_count; i++) {
+		if (strcmp(c->topics[i].name, nt.name) == 0) {
+			topic_free(&c->topics[i]);
+			c->topics[i] = nt;
+			return 0;
+		}
+	}
+	struct client_topic *nts = realloc(c->topics, (c->topic_count + 1) * sizeof(*nts));
+	if (!nts) {
+		topic_free(&nt);
+		return RN_E_NOMEM;
+	}
+	c->topics = nts;
+	c->topics[c->topic_count++] = nt;
+	return 0;
+}
+
+int client_metadata_refresh(struct client *c, const char *const *topics, size_t n, int all,
+			    Runnel__Response **keep)
+{
+	Runnel__MetadataRequest mr = RUNNEL__METADATA_REQUEST__INIT;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	Runnel__Response *resp = NULL;
+	mr.n_topics = n;
+	mr.topics = (char **)topics;
+	mr.all_topics = all ? 1 : 0;
+	req.body_case = RUNNEL__REQUEST__BODY_METADATA;
+	req.metadata = &mr;
+	int rc = client_request_any_sync(c, &req, RUNNEL__API_KEY__API_METADATA, &resp,
+					 c->cfg.metadata_timeout_ms);
+	if (rc != 0)
+		return rc;
+	const Runnel__MetadataResponse *md = resp->metadata;
+	rc = update_brokers(c, md);
+	for (size_t i = 0; rc == 0 && i < md->n_topics; i++)
+		rc = update_topic(c, md->topics[i]);
+	if (rc == 0 && keep) {
+		*keep = resp;
+		return 0;
+	}
+	runnel__response__free_unpacked(resp, NULL);
+	if (rc != 0)
+		return client_fail(c, rc, "cannot use the metadata response: %s", rn_strerror(rc));
+	return 0;
+}
+
+const struct client_topic *client_topic_find(const struct client *c, const char *name)
+{
+	for (size_t i = 0; i < c->topic_count; i++)
+		if (strcmp(c->topics[i].name, name) == 0)
+			return &c->topics[i];
+	return NULL;
+}
+
+int32_t client_leader(const struct client *c, const char *topic, int32_t partition)
+{
+	const struct client_topic *t = client_topic_find(c, topic);
+	if (!t || partition < 0 || partition >= t->partition_count)
+		return -1;
+	return t->partitions[partition].leader;
+}

@@ -1,0 +1,687 @@
+/* consumer.c: the consumer: resolves positions, long-poll fetches per leader, returns checked records. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients/client.h"
+#include "clients/fetchbuf.h"
+#include "clients/runnel.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/rn_assert.h"
+
+/* Longest single wait inside poll, so that retries and metadata refreshes
+ * are looked at regularly. */
+#define CONSUMER_MAX_WAIT_MS 100
+/* ListOffsets timestamps with a special meaning. */
+#define LIST_OFFSETS_LATEST (-1)
+#define LIST_OFFSETS_EARLIEST (-2)
+
+struct cpart {
+	char *topic; /* owned */
+	int32_t partition;
+	int64_t position;
+	int64_t high_watermark; /* -1: not known */
+	int need_resolve;       /* pending must be turned into an offset */
+	struct runnel_position pending;
+	int fetching;
+	uint32_t gen; /* bumped by seeks: answers to older fetches are dropped */
+	int64_t retry_at_ms;
+	int32_t max_bytes;
+	struct fetchbuf fb;
+};
+
+struct runnel_consumer {
+	struct runnel_consumer_config cfg;
+	struct client client;
+	struct cpart *parts;
+	size_t part_count;
+	size_t rr; /* where the next drain starts, for fairness */
+	struct runnel_header *hdrs;
+	size_t hdr_cap;
+	int fatal; /* an error to report from the next poll */
+	int need_metadata;
+	int64_t next_metadata_ms;
+};
+
+/* One Fetch request in flight. */
+struct fetch_inflight {
+	struct runnel_consumer *c;
+	size_t count;
+	struct {
+		size_t part;
+		uint32_t gen;
+	} items[];
+};
+
+void runnel_consumer_config_init(struct runnel_consumer_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	runnel_client_config_init(&cfg->client);
+	cfg->fetch_max_wait_ms = RUNNEL_DEFAULT_FETCH_MAX_WAIT_MS;
+	cfg->fetch_min_bytes = RUNNEL_DEFAULT_FETCH_MIN_BYTES;
+	cfg->fetch_max_bytes = RUNNEL_DEFAULT_FETCH_MAX_BYTES;
+	cfg->partition_max_bytes = RUNNEL_DEFAULT_PARTITION_MAX_BYTES;
+	cfg->retry_backoff_ms = RUNNEL_DEFAULT_RETRY_BACKOFF_MS;
+	cfg->auto_offset_reset = RUNNEL_RESET_LATEST;
+}
+
+int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consumer **out)
+{
+	struct runnel_consumer_config defaults;
+	if (!cfg) {
+		runnel_consumer_config_init(&defaults);
+		cfg = &defaults;
+	}
+	if (cfg->fetch_max_wait_ms < 0 || cfg->fetch_max_wait_ms > RN_MAX_FETCH_WAIT_MS ||
+	    cfg->fetch_min_bytes < 0 || cfg->fetch_max_bytes <= 0 || cfg->partition_max_bytes <= 0 ||
+	    cfg->retry_backoff_ms < 0 || cfg->auto_offset_reset > RUNNEL_RESET_NONE)
+		return RN_E_INVAL;
+	struct runnel_consumer *c = calloc(1, sizeof(*c));
+	if (!c)
+		return RN_E_NOMEM;
+	c->cfg = *cfg;
+	int rc = client_init(&c->client, &cfg->client);
+	if (rc != 0) {
+		free(c);
+		return rc;
+	}
+	c->cfg.client = c->client.cfg;
+	/* A fetch waits up to fetch_max_wait_ms by design; the request
+	 * timeout must leave room for it. */
+	if (c->client.cfg.request_timeout_ms <= c->cfg.fetch_max_wait_ms)
+		c->client.cfg.request_timeout_ms = c->cfg.fetch_max_wait_ms + 1000;
+	*out = c;
+	return 0;
+}
+
+void runnel_consumer_free(runnel_consumer *c)
+{
+	if (!c)
+		return;
+	client_destroy(&c->client);
+	for (size_t i = 0; i < c->part_count; i++) {
+		fetchbuf_clear(&c->parts[i].fb);
+		free(c->parts[i].topic);
+	}
+	free(c->parts);
+	free(c->hdrs);
+	free(c);
+}
+
+const char *runnel_consumer_errmsg(const runnel_consumer *c)
+{
+	return c->client.errmsg;
+}
+
+static struct cpart *find_part(const struct runnel_consumer *c, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < c->part_count; i++)
+		if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+			return &c->parts[i];
+	return NULL;
+}
+
+static struct runnel_position reset_position(const struct runnel_consumer *c)
+{
+	struct runnel_position pos = {RUNNEL_POS_END, 0};
+	if (c->cfg.auto_offset_reset == RUNNEL_RESET_EARLIEST)
+		pos.kind = RUNNEL_POS_BEGINNING;
+	return pos;
+}
+
+static int add_part(struct runnel_consumer *c, const char *topic, int32_t partition)
+{
+	if (find_part(c, topic, partition))
+		return 0;
+	struct cpart *np = realloc(c->parts, (c->part_count + 1) * sizeof(*np));
+	if (!np)
+		return RN_E_NOMEM;
+	c->parts = np;
+	struct cpart *p = &c->parts[c->part_count];
+	memset(p, 0, sizeof(*p));
+	p->topic = strdup(topic);
+	if (!p->topic)
+		return RN_E_NOMEM;
+	p->partition = partition;
+	p->position = -1;
+	p->high_watermark = -1;
+	p->need_resolve = 1;
+	p->pending = reset_position(c);
+	p->max_bytes = c->cfg.partition_max_bytes;
+	fetchbuf_init(&p->fb);
+	c->part_count++;
+	return 0;
+}
+
+int runnel_consumer_assign(runnel_consumer *c, const char *topic, const int32_t *partitions,
+			   size_t count)
+{
+	if (!topic || !*topic || strlen(topic) > RN_MAX_TOPIC_NAME_LEN || (count > 0 && !partitions))
+		return client_fail(&c->client, RN_E_INVAL, "bad topic name or partition list");
+	int rc = client_metadata_refresh(&c->client, &topic, 1, 0, NULL);
+	if (rc != 0)
+		return rc;
+	const struct client_topic *ct = client_topic_find(&c->client, topic);
+	if (!ct || ct->error != 0) {
+		int err = ct ? ct->error : RN_E_UNKNOWN_TOPIC_OR_PARTITION;
+		return client_fail(&c->client, err, "topic %s: %s", topic, rn_strerror(err));
+	}
+	for (size_t i = 0; i < count; i++)
+		if (partitions[i] < 0 || partitions[i] >= ct->partition_count)
+			return client_fail(&c->client, RN_E_UNKNOWN_TOPIC_OR_PARTITION,
+					   "topic %s has no partition %d (it has %d)", topic,
+					   partitions[i], ct->partition_count);
+	int32_t n = count > 0 ? (int32_t)count : ct->partition_count;
+	for (int32_t i = 0; i < n; i++) {
+		rc = add_part(c, topic, count > 0 ? partitions[i] : i);
+		if (rc != 0)
+			return client_fail(&c->client, rc, "out of memory");
+	}
+	return 0;
+}
+
+static void seek_part(struct cpart *p, struct runnel_position pos)
+{
+	p->gen++;
+	p->fetching = 0;
+	fetchbuf_clear(&p->fb);
+	p->retry_at_ms = 0;
+	if (pos.kind == RUNNEL_POS_OFFSET) {
+		p->position = pos.value;
+		p->need_resolve = 0;
+	} else {
+		p->need_resolve = 1;
+		p->pending = pos;
+	}
+}
+
+int runnel_consumer_seek(runnel_consumer *c, const char *topic, int32_t partition,
+			 struct runnel_position pos)
+{
+	if (pos.kind > RUNNEL_POS_FROM_END || (pos.kind == RUNNEL_POS_OFFSET && pos.value < 0) ||
+	    (pos.kind == RUNNEL_POS_FROM_END && pos.value < 0) ||
+	    (pos.kind == RUNNEL_POS_TIMESTAMP && pos.value < 0))
+		return client_fail(&c->client, RN_E_INVAL, "bad position");
+	int found = 0;
+	for (size_t i = 0; i < c->part_count; i++) {
+		struct cpart *p = &c->parts[i];
+		if (strcmp(p->topic, topic) != 0 || (partition >= 0 && p->partition != partition))
+			continue;
+		seek_part(p, pos);
+		found = 1;
+	}
+	if (!found)
+		return client_fail(&c->client, RN_E_NOT_FOUND, "%s/%d is not assigned", topic, partition);
+	return 0;
+}
+
+int runnel_consumer_at_end(const runnel_consumer *c)
+{
+	for (size_t i = 0; i < c->part_count; i++) {
+		const struct cpart *p = &c->parts[i];
+		if (p->need_resolve || p->high_watermark < 0 || p->position < p->high_watermark)
+			return 0;
+	}
+	return 1;
+}
+
+int runnel_consumer_position(const runnel_consumer *c, const char *topic, int32_t partition,
+			     int64_t *position, int64_t *high_watermark)
+{
+	const struct cpart *p = find_part(c, topic, partition);
+	if (!p)
+		return RN_E_NOT_FOUND;
+	*position = p->need_resolve ? -1 : p->position;
+	*high_watermark = p->high_watermark;
+	return 0;
+}
+
+/* Records an error for the partition: retriable ones wait and refresh
+ * metadata, others are reported by the next poll. */
+static void part_error(struct runnel_consumer *c, struct cpart *p, int err, const char *node_msg,
+		       int64_t now)
+{
+	if (rn_err_retriable(err)) {
+		c->need_metadata = 1;
+		p->retry_at_ms = now + c->cfg.retry_backoff_ms;
+		return;
+	}
+	if (err == RN_E_OFFSET_OUT_OF_RANGE && c->cfg.auto_offset_reset != RUNNEL_RESET_NONE) {
+		seek_part(p, reset_position(c));
+		return;
+	}
+	char ctx[RN_MAX_TOPIC_NAME_LEN + 32];
+	snprintf(ctx, sizeof(ctx), "%s/%d", p->topic, p->partition);
+	client_fail_wire(&c->client, err, node_msg, ctx);
+	c->fatal = err;
+}
+
+/* Applies one ListOffsets answer to the partition waiting for it. */
+static void apply_offset(struct runnel_consumer *c, struct cpart *p,
+			 const Runnel__ListOffsetsPartitionResult *r, int64_t now)
+{
+	int err = rn_err_from_wire(r->error_code);
+	if (err != 0) {
+		part_error(c, p, err, r->error_message, now);
+		return;
+	}
+	int64_t pos = r->offset;
+	switch (p->pending.kind) {
+	case RUNNEL_POS_END:
+		p->high_watermark = r->offset;
+		break;
+	case RUNNEL_POS_FROM_END:
+		p->high_watermark = r->offset;
+		pos = r->offset - p->pending.value;
+		if (pos < r->log_start_offset)
+			pos = r->log_start_offset;
+		if (pos < 0)
+			pos = 0;
+		break;
+	case RUNNEL_POS_TIMESTAMP:
+		if (r->offset < 0) {
+			/* No record that new: start at the end. */
+			p->pending.kind = RUNNEL_POS_END;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (pos < 0) {
+		part_error(c, p, RN_E_OFFSET_NOT_AVAILABLE, NULL, now);
+		return;
+	}
+	p->position = pos;
+	p->need_resolve = 0;
+}
+
+static int64_t list_offsets_query(const struct cpart *p)
+{
+	switch (p->pending.kind) {
+	case RUNNEL_POS_BEGINNING:
+		return LIST_OFFSETS_EARLIEST;
+	case RUNNEL_POS_TIMESTAMP:
+		return p->pending.value;
+	default:
+		return LIST_OFFSETS_LATEST;
+	}
+}
+
+/* Resolves, with one synchronous ListOffsets request, the pending positions
+ * of the partitions led by leader. */
+static void resolve_leader(struct runnel_consumer *c, int32_t leader, size_t *idx, size_t n)
+{
+	Runnel__ListOffsetsPartition *lp = calloc(n, sizeof(*lp));
+	Runnel__ListOffsetsPartition **lpp = calloc(n, sizeof(*lpp));
+	Runnel__ListOffsetsTopic *lt = calloc(n, sizeof(*lt));
+	Runnel__ListOffsetsTopic **ltp = calloc(n, sizeof(*ltp));
+	Runnel__Response *resp = NULL;
+	if (!lp || !lpp || !lt || !ltp)
+		goto out;
+	/* One topic entry per partition keeps this simple; the node accepts
+	 * repeated topic names. */
+	for (size_t i = 0; i < n; i++) {
+		struct cpart *p = &c->parts[idx[i]];
+		runnel__list_offsets_partition__init(&lp[i]);
+		lp[i].partition = p->partition;
+		lp[i].timestamp = list_offsets_query(p);
+		lp[i].current_leader_epoch = -1;
+		lpp[i] = &lp[i];
+		runnel__list_offsets_topic__init(&lt[i]);
+		lt[i].name = p->topic;
+		lt[i].n_partitions = 1;
+		lt[i].partitions = &lpp[i];
+		ltp[i] = &lt[i];
+	}
+	Runnel__ListOffsetsRequest lr = RUNNEL__LIST_OFFSETS_REQUEST__INIT;
+	lr.replica_id = -1;
+	lr.n_topics = n;
+	lr.topics = ltp;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_LIST_OFFSETS;
+	req.list_offsets = &lr;
+	int rc = client_request_sync(&c->client, leader, &req, RUNNEL__API_KEY__API_LIST_OFFSETS, &resp,
+				     c->client.cfg.request_timeout_ms);
+	int64_t now = rn_mono_ms();
+	for (size_t i = 0; i < n; i++) {
+		struct cpart *p = &c->parts[idx[i]];
+		const Runnel__ListOffsetsPartitionResult *r = NULL;
+		for (size_t t = 0; rc == 0 && !r && t < resp->list_offsets->n_topics; t++) {
+			const Runnel__ListOffsetsTopicResult *tr = resp->list_offsets->topics[t];
+			for (size_t k = 0; strcmp(tr->name, p->topic) == 0 && k < tr->n_partitions; k++)
+				if (tr->partitions[k]->partition == p->partition)
+					r = tr->partitions[k];
+		}
+		if (r)
+			apply_offset(c, p, r, now);
+		else
+			part_error(c, p, rc != 0 ? rc : RN_E_UNKNOWN_SERVER_ERROR, NULL, now);
+	}
+out:
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
+	free(ltp);
+	free(lt);
+	free(lpp);
+	free(lp);
+}
+
+/* Collects the partitions with a known leader that are due for a request
+ * of some kind (want_resolve: pending positions; otherwise fetches) and
+ * calls fn once per leader with their indexes. */
+static void for_each_leader(struct runnel_consumer *c, int want_resolve, int64_t now,
+			    void (*fn)(struct runnel_consumer *, int32_t, size_t *, size_t))
+{
+	size_t *idx = malloc((c->part_count ? c->part_count : 1) * sizeof(*idx));
+	int32_t *leaders = malloc((c->part_count ? c->part_count : 1) * sizeof(*leaders));
+	size_t n = 0;
+	if (!idx || !leaders)
+		goto out;
+	for (size_t i = 0; i < c->part_count; i++) {
+		struct cpart *p = &c->parts[i];
+		int due = want_resolve ? p->need_resolve
+				       : !p->need_resolve && !p->fetching && fetchbuf_empty(&p->fb);
+		if (!due || p->retry_at_ms > now)
+			continue;
+		leaders[i] = client_leader(&c->client, p->topic, p->partition);
+		if (leaders[i] < 0) {
+			c->need_metadata = 1;
+			continue;
+		}
+		idx[n++] = i;
+	}
+	/* Group by leader with a simple quadratic pass: partition counts per
+	 * consumer are modest and this allocates nothing more. */
+	size_t done = 0;
+	while (done < n) {
+		int32_t leader = leaders[idx[done]];
+		size_t k = done;
+		for (size_t j = done; j < n; j++) {
+			if (leaders[idx[j]] == leader) {
+				size_t tmp = idx[k];
+				idx[k++] = idx[j];
+				idx[j] = tmp;
+			}
+		}
+		fn(c, leader, idx + done, k - done);
+		done = k;
+	}
+out:
+	free(leaders);
+	free(idx);
+}
+
+static struct cpart *fetch_item(struct fetch_inflight *fl, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < fl->count; i++) {
+		struct cpart *p = &fl->c->parts[fl->items[i].part];
+		if (p->partition == partition && strcmp(p->topic, topic) == 0 && p->gen == fl->items[i].gen)
+			return p;
+	}
+	return NULL;
+}
+
+/* Takes one partition's fetched data. */
+static void apply_fetch(struct runnel_consumer *c, struct cpart *p, Runnel__FetchPartitionData *d,
+			int64_t now)
+{
+	int err = rn_err_from_wire(d->error_code);
+	if (err != 0) {
+		part_error(c, p, err, d->error_message, now);
+		return;
+	}
+	p->high_watermark = d->high_watermark;
+	if (d->records.len == 0)
+		return;
+	/* Copied, so the fetchbuf never depends on how the protobuf library
+	 * allocated the response. */
+	uint8_t *data = malloc(d->records.len);
+	if (!data) {
+		part_error(c, p, RN_E_NOMEM, "out of memory for fetched data", now);
+		return;
+	}
+	memcpy(data, d->records.data, d->records.len);
+	fetchbuf_set(&p->fb, data, d->records.len);
+}
+
+static void fetch_response_cb(void *opaque, int err, Runnel__Response *resp)
+{
+	struct fetch_inflight *fl = opaque;
+	struct runnel_consumer *c = fl->c;
+	int64_t now = rn_mono_ms();
+	if (err == 0 && resp->body_case != RUNNEL__RESPONSE__BODY_FETCH)
+		err = RN_E_MALFORMED_FRAME;
+	if (err == 0 && resp->fetch->error_code != 0)
+		err = rn_err_from_wire(resp->fetch->error_code);
+	for (size_t t = 0; err == 0 && t < resp->fetch->n_topics; t++) {
+		Runnel__FetchTopicData *td = resp->fetch->topics[t];
+		for (size_t i = 0; i < td->n_partitions; i++) {
+			struct cpart *p = fetch_item(fl, td->name, td->partitions[i]->partition);
+			if (p)
+				apply_fetch(c, p, td->partitions[i], now);
+		}
+	}
+	for (size_t i = 0; i < fl->count; i++) {
+		struct cpart *p = &c->parts[fl->items[i].part];
+		if (p->gen != fl->items[i].gen)
+			continue;
+		p->fetching = 0;
+		if (err != 0)
+			part_error(c, p, err, resp ? resp->error_message : NULL, now);
+	}
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
+	free(fl);
+}
+
+static int leader_busy(const struct runnel_consumer *c, int32_t leader)
+{
+	for (size_t i = 0; i < c->part_count; i++)
+		if (c->parts[i].fetching &&
+		    client_leader(&c->client, c->parts[i].topic, c->parts[i].partition) == leader)
+			return 1;
+	return 0;
+}
+
+/* Sends one long-poll Fetch to leader for the partitions idx[0..n). */
+static void fetch_leader(struct runnel_consumer *c, int32_t leader, size_t *idx, size_t n)
+{
+	struct conn *cn = client_conn(&c->client, leader);
+	if (!cn) {
+		c->need_metadata = 1;
+		return;
+	}
+	if (leader_busy(c, leader) || conn_ensure(cn, rn_mono_ms()) != 0 || !conn_can_send(cn))
+		return;
+	Runnel__FetchPartition *fp = calloc(n, sizeof(*fp));
+	Runnel__FetchPartition **fpp = calloc(n, sizeof(*fpp));
+	Runnel__FetchTopic *ft = calloc(n, sizeof(*ft));
+	Runnel__FetchTopic **ftp = calloc(n, sizeof(*ftp));
+	struct fetch_inflight *fl = malloc(sizeof(*fl) + n * sizeof(fl->items[0]));
+	if (!fp || !fpp || !ft || !ftp || !fl)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct cpart *p = &c->parts[idx[i]];
+		runnel__fetch_partition__init(&fp[i]);
+		fp[i].partition = p->partition;
+		fp[i].fetch_offset = p->position;
+		fp[i].partition_max_bytes = p->max_bytes;
+		fp[i].current_leader_epoch = -1;
+		fp[i].log_start_offset = -1;
+		fpp[i] = &fp[i];
+		runnel__fetch_topic__init(&ft[i]);
+		ft[i].name = p->topic;
+		ft[i].n_partitions = 1;
+		ft[i].partitions = &fpp[i];
+		ftp[i] = &ft[i];
+		fl->items[i].part = idx[i];
+		fl->items[i].gen = p->gen;
+	}
+	fl->c = c;
+	fl->count = n;
+	Runnel__FetchRequest fr = RUNNEL__FETCH_REQUEST__INIT;
+	fr.replica_id = -1;
+	fr.max_wait_ms = c->cfg.fetch_max_wait_ms;
+	fr.min_bytes = c->cfg.fetch_min_bytes;
+	fr.max_bytes = c->cfg.fetch_max_bytes;
+	fr.n_topics = n;
+	fr.topics = ftp;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_FETCH;
+	req.fetch = &fr;
+	if (client_send(&c->client, cn, &req, RUNNEL__API_KEY__API_FETCH, fetch_response_cb, fl) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		c->parts[idx[i]].fetching = 1;
+	fl = NULL;
+out:
+	free(fl);
+	free(ftp);
+	free(ft);
+	free(fpp);
+	free(fp);
+}
+
+/* Grows a partition's fetch size when its next batch did not fit. */
+static void note_truncation(struct runnel_consumer *c, struct cpart *p)
+{
+	if (!p->fb.truncated_first)
+		return;
+	if (p->max_bytes >= (int32_t)RN_MAX_BATCH_BYTES) {
+		client_fail(&c->client, RN_E_MESSAGE_TOO_LARGE,
+			    "%s/%d: a batch at offset %lld is larger than %d bytes", p->topic,
+			    p->partition, (long long)p->position, p->max_bytes);
+		c->fatal = RN_E_MESSAGE_TOO_LARGE;
+		return;
+	}
+	p->max_bytes *= 2;
+	if (p->max_bytes > (int32_t)RN_MAX_BATCH_BYTES)
+		p->max_bytes = (int32_t)RN_MAX_BATCH_BYTES;
+	p->fb.truncated_first = 0;
+}
+
+static int reserve_headers(struct runnel_consumer *c, size_t need)
+{
+	if (need <= c->hdr_cap)
+		return 0;
+	size_t ncap = c->hdr_cap ? c->hdr_cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	struct runnel_header *nh = realloc(c->hdrs, ncap * sizeof(*nh));
+	if (!nh)
+		return RN_E_NOMEM;
+	c->hdrs = nh;
+	c->hdr_cap = ncap;
+	return 0;
+}
+
+/* Takes records from one partition's buffer into recs.  Returns 0 or an
+ * error (corruption); *n and *hdr_used grow. */
+static int drain_part(struct runnel_consumer *c, struct cpart *p, struct runnel_record *recs,
+		      size_t max, size_t *n, size_t *hdr_used)
+{
+	struct record_view rv;
+	while (*n < max && !p->need_resolve) {
+		int rc = fetchbuf_next(&p->fb, p->position, &rv);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			fetchbuf_clear(&p->fb);
+			return client_fail(&c->client, rc, "%s/%d: batch near offset %lld: %s", p->topic,
+					   p->partition, (long long)p->position, rn_strerror(rc));
+		}
+		if (reserve_headers(c, *hdr_used + rv.header_count) != 0)
+			return client_fail(&c->client, RN_E_NOMEM, "out of memory");
+		rc = fetchbuf_headers(&rv, c->hdrs + *hdr_used);
+		if (rc != 0)
+			return client_fail(&c->client, rc, "%s/%d: bad headers at offset %lld", p->topic,
+					   p->partition, (long long)rv.offset);
+		struct runnel_record *r = &recs[(*n)++];
+		r->topic = p->topic;
+		r->partition = p->partition;
+		r->offset = rv.offset;
+		r->timestamp = rv.timestamp;
+		r->key = rv.key;
+		r->key_len = rv.key_len;
+		r->value = rv.value;
+		r->value_len = rv.value_len;
+		r->header_count = rv.header_count;
+		*hdr_used += rv.header_count;
+		p->position = rv.offset + 1;
+	}
+	note_truncation(c, p);
+	return 0;
+}
+
+/* Takes buffered records, starting at a rotating partition for fairness. */
+static int drain(struct runnel_consumer *c, struct runnel_record *recs, size_t max, size_t *n)
+{
+	size_t hdr_used = 0;
+	int rc = 0;
+	for (size_t k = 0; k < c->part_count && *n < max && rc == 0; k++) {
+		struct cpart *p = &c->parts[(c->rr + k) % c->part_count];
+		rc = drain_part(c, p, recs, max, n, &hdr_used);
+	}
+	if (c->part_count)
+		c->rr = (c->rr + 1) % c->part_count;
+	/* Header pointers are set last: the header array may have moved while
+	 * it grew. */
+	size_t h = 0;
+	for (size_t i = 0; i < *n; i++) {
+		recs[i].headers = recs[i].header_count ? c->hdrs + h : NULL;
+		h += recs[i].header_count;
+	}
+	return rc;
+}
+
+static void consumer_step(struct runnel_consumer *c)
+{
+	int64_t now = rn_mono_ms();
+	if (c->need_metadata && now >= c->next_metadata_ms) {
+		size_t n = 0;
+		const char **names = malloc((c->part_count ? c->part_count : 1) * sizeof(*names));
+		for (size_t i = 0; names && i < c->part_count; i++)
+			names[n++] = c->parts[i].topic;
+		if (names && client_metadata_refresh(&c->client, names, n, 0, NULL) == 0)
+			c->need_metadata = 0;
+		free(names);
+		c->next_metadata_ms = rn_mono_ms() + c->cfg.retry_backoff_ms;
+		now = rn_mono_ms();
+	}
+	for_each_leader(c, 1, now, resolve_leader);
+	for_each_leader(c, 0, rn_mono_ms(), fetch_leader);
+}
+
+int runnel_consumer_poll(runnel_consumer *c, int timeout_ms, struct runnel_record *recs, size_t max,
+			 size_t *count)
+{
+	int64_t deadline = rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	*count = 0;
+	if (max == 0 || !recs)
+		return client_fail(&c->client, RN_E_INVAL, "no room for records");
+	/* Buffers emptied by the previous poll can go now: the records
+	 * returned then are no longer valid. */
+	for (size_t i = 0; i < c->part_count; i++)
+		if (c->parts[i].fb.data && fetchbuf_empty(&c->parts[i].fb))
+			fetchbuf_clear(&c->parts[i].fb);
+	for (;;) {
+		int rc = drain(c, recs, max, count);
+		if (rc != 0 || *count > 0)
+			return rc;
+		if (c->fatal) {
+			rc = c->fatal;
+			c->fatal = 0;
+			return rc;
+		}
+		consumer_step(c);
+		int64_t now = rn_mono_ms();
+		if (now >= deadline || c->client.interrupted)
+			break;
+		int64_t wait = deadline - now;
+		client_poll(&c->client, (int)(wait < CONSUMER_MAX_WAIT_MS ? wait : CONSUMER_MAX_WAIT_MS));
+	}
+	c->client.interrupted = 0;
+	return 0;
+}

@@ -1,0 +1,562 @@
+/* producer.c: the producer: sends accumulated batches to partition leaders and reports deliveries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients/accum.h"
+#include "clients/client.h"
+#include "clients/runnel.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/rn_assert.h"
+
+/* Bytes of batches one Produce request carries at most; more batches for the
+ * same leader wait for the next request. */
+#define PRODUCER_MAX_REQUEST_BYTES (8u * 1024u * 1024u)
+/* Batches one Produce request carries at most. */
+#define PRODUCER_MAX_REQUEST_BATCHES 256u
+/* Longest single wait inside poll or send, so that due lingers, retries and
+ * metadata refreshes are looked at regularly. */
+#define PRODUCER_MAX_WAIT_MS 100
+
+struct runnel_producer {
+	struct runnel_producer_config cfg;
+	struct client client;
+	struct accum accum;
+	/* Completed batches whose callbacks have not run yet, oldest first. */
+	struct accum_batch *done_head, *done_tail;
+	size_t done_records;
+	int need_metadata;
+	int64_t next_metadata_ms;
+	int flushing;
+	int in_callbacks;
+};
+
+/* One Produce request in flight: the batches it carries. */
+struct produce_inflight {
+	struct runnel_producer *p;
+	size_t count;
+	struct accum_batch *batches[];
+};
+
+void runnel_producer_config_init(struct runnel_producer_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	runnel_client_config_init(&cfg->client);
+	cfg->acks = RUNNEL_DEFAULT_ACKS;
+	cfg->batch_size = RUNNEL_DEFAULT_BATCH_SIZE;
+	cfg->linger_ms = RUNNEL_DEFAULT_LINGER_MS;
+	cfg->retries = RUNNEL_DEFAULT_RETRIES;
+	cfg->retry_backoff_ms = RUNNEL_DEFAULT_RETRY_BACKOFF_MS;
+	cfg->delivery_timeout_ms = RUNNEL_DEFAULT_DELIVERY_TIMEOUT_MS;
+	cfg->buffer_memory = RUNNEL_DEFAULT_BUFFER_MEMORY;
+	cfg->message_max_bytes = RUNNEL_DEFAULT_MESSAGE_MAX_BYTES;
+}
+
+static int check_config(const struct runnel_producer_config *cfg)
+{
+	if (cfg->acks != 0 && cfg->acks != 1 && cfg->acks != -1)
+		return RN_E_INVALID_REQUIRED_ACKS;
+	if (cfg->batch_size <= BATCH_HEADER_BYTES || cfg->batch_size > RUNNEL_MAX_BATCH_SIZE)
+		return RN_E_INVAL;
+	if (cfg->message_max_bytes <= BATCH_HEADER_BYTES || cfg->message_max_bytes > RN_MAX_BATCH_BYTES)
+		return RN_E_INVAL;
+	if (cfg->linger_ms < 0 || cfg->retries < 0 || cfg->retry_backoff_ms < 0 ||
+	    cfg->delivery_timeout_ms <= 0 || cfg->buffer_memory == 0)
+		return RN_E_INVAL;
+	return 0;
+}
+
+int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_producer **out)
+{
+	struct runnel_producer_config defaults;
+	if (!cfg) {
+		runnel_producer_config_init(&defaults);
+		cfg = &defaults;
+	}
+	int rc = check_config(cfg);
+	if (rc != 0)
+		return rc;
+	struct runnel_producer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return RN_E_NOMEM;
+	p->cfg = *cfg;
+	rc = client_init(&p->client, &cfg->client);
+	if (rc != 0) {
+		free(p);
+		return rc;
+	}
+	p->cfg.client = p->client.cfg;
+	accum_init(&p->accum, cfg->batch_size, cfg->linger_ms, cfg->message_max_bytes,
+		   cfg->buffer_memory, cfg->delivery_timeout_ms, (uint32_t)rn_wall_ms());
+	*out = p;
+	return 0;
+}
+
+void runnel_producer_free(runnel_producer *p)
+{
+	if (!p)
+		return;
+	/* Connections go first: closing them fails in-flight requests, whose
+	 * callbacks still refer to the accumulator's batches. */
+	client_destroy(&p->client);
+	struct accum_batch *b = p->done_head;
+	while (b) {
+		struct accum_batch *next = b->next;
+		accum_batch_free(b);
+		b = next;
+	}
+	accum_destroy(&p->accum);
+	free(p);
+}
+
+const char *runnel_producer_errmsg(const runnel_producer *p)
+{
+	return p->client.errmsg;
+}
+
+size_t runnel_producer_outstanding(const runnel_producer *p)
+{
+	return p->accum.records + p->done_records;
+}
+
+/* Moves a completed batch to the done list; its callbacks run from poll. */
+static void finish_batch(struct runnel_producer *p, struct accum_batch *b, int err, int64_t base)
+{
+	accum_batch_complete(&p->accum, b, err, base);
+	if (p->done_tail)
+		p->done_tail->next = b;
+	else
+		p->done_head = b;
+	p->done_tail = b;
+	p->done_records += (size_t)b->count;
+}
+
+/* Retries a batch after a retriable error, or fails it when out of retries
+ * or past its delivery deadline. */
+static void retry_or_fail(struct runnel_producer *p, struct accum_batch *b, int err, int64_t now)
+{
+	p->need_metadata = 1;
+	if (b->attempts >= p->cfg.retries || now + p->cfg.retry_backoff_ms >= b->deadline_ms) {
+		finish_batch(p, b, err, -1);
+		return;
+	}
+	accum_batch_retry(&p->accum, b, now + p->cfg.retry_backoff_ms);
+}
+
+static const Runnel__PartitionProduceResponse *find_result(const Runnel__ProduceResponse *pr,
+							   const struct accum_batch *b)
+{
+	for (size_t t = 0; t < pr->n_topics; t++) {
+		if (strcmp(pr->topics[t]->name, b->topic) != 0)
+			continue;
+		for (size_t i = 0; i < pr->topics[t]->n_partitions; i++)
+			if (pr->topics[t]->partitions[i]->partition == b->partition)
+				return pr->topics[t]->partitions[i];
+	}
+	return NULL;
+}
+
+static void produce_response_cb(void *opaque, int err, Runnel__Response *resp)
+{
+	struct produce_inflight *fl = opaque;
+	struct runnel_producer *p = fl->p;
+	int64_t now = rn_mono_ms();
+	if (err == 0 && resp->body_case != RUNNEL__RESPONSE__BODY_PRODUCE)
+		err = RN_E_MALFORMED_FRAME;
+	if (err != 0 && resp)
+		client_fail_wire(&p->client, err, resp->error_message, "produce");
+	for (size_t i = 0; i < fl->count; i++) {
+		struct accum_batch *b = fl->batches[i];
+		int berr = err;
+		int64_t base = -1;
+		const Runnel__PartitionProduceResponse *r = NULL;
+		if (berr == 0) {
+			r = find_result(resp->produce, b);
+			berr = r ? rn_err_from_wire(r->error_code) : RN_E_UNKNOWN_SERVER_ERROR;
+			base = r ? r->base_offset : -1;
+			if (berr != 0)
+				client_fail_wire(&p->client, berr, r ? r->error_message : NULL, "produce");
+		}
+		if (berr == 0)
+			finish_batch(p, b, 0, base);
+		else if (rn_err_retriable(berr))
+			retry_or_fail(p, b, berr, now);
+		else
+			finish_batch(p, b, berr, -1);
+	}
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
+	free(fl);
+}
+
+/* Orders send candidates by leader, then topic, then partition, so that
+ * each leader's batches are contiguous and each topic's within them. */
+struct send_candidate {
+	int32_t leader;
+	struct accum_batch *batch;
+};
+
+static int compare_candidates(const void *x, const void *y)
+{
+	const struct send_candidate *a = x, *b = y;
+	if (a->leader != b->leader)
+		return a->leader < b->leader ? -1 : 1;
+	int c = strcmp(a->batch->topic, b->batch->topic);
+	if (c != 0)
+		return c;
+	return (a->batch->partition > b->batch->partition) - (a->batch->partition < b->batch->partition);
+}
+
+/* How many of bs[0..n) one request takes: at least one, then as many as fit
+ * under the byte and count limits. */
+static size_t request_take(struct send_candidate *bs, size_t n)
+{
+	size_t bytes = bs[0].batch->len, k = 1;
+	while (k < n && k < PRODUCER_MAX_REQUEST_BATCHES &&
+	       bytes + bs[k].batch->len <= PRODUCER_MAX_REQUEST_BYTES)
+		bytes += bs[k++].batch->len;
+	return k;
+}
+
+/* Builds and queues one Produce request for bs[0..n) (all for one leader).
+ * Returns 0 or the error of conn_send. */
+static int send_request(struct runnel_producer *p, struct conn *cn, struct send_candidate *bs, size_t n)
+{
+	int rc = RN_E_NOMEM;
+	Runnel__PartitionProduceData *pd = calloc(n, sizeof(*pd));
+	Runnel__PartitionProduceData **pdp = calloc(n, sizeof(*pdp));
+	Runnel__TopicProduceData *td = calloc(n, sizeof(*td));
+	Runnel__TopicProduceData **tdp = calloc(n, sizeof(*tdp));
+	struct produce_inflight *fl = malloc(sizeof(*fl) + n * sizeof(fl->batches[0]));
+	if (!pd || !pdp || !td || !tdp || !fl)
+		goto out_free;
+	size_t topics = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct accum_batch *b = bs[i].batch;
+		runnel__partition_produce_data__init(&pd[i]);
+		pd[i].partition = b->partition;
+		pd[i].records.data = b->buf;
+		pd[i].records.len = b->len;
+		pdp[i] = &pd[i];
+		if (topics == 0 || strcmp(td[topics - 1].name, b->topic) != 0) {
+			runnel__topic_produce_data__init(&td[topics]);
+			td[topics].name = (char *)b->topic;
+			td[topics].partitions = &pdp[i];
+			tdp[topics] = &td[topics];
+			topics++;
+		}
+		td[topics - 1].n_partitions++;
+		fl->batches[i] = b;
+	}
+	Runnel__ProduceRequest pr = RUNNEL__PRODUCE_REQUEST__INIT;
+	pr.acks = p->cfg.acks;
+	pr.timeout_ms = p->cfg.client.request_timeout_ms < RN_MAX_PRODUCE_TIMEOUT_MS
+				? p->cfg.client.request_timeout_ms
+				: RN_MAX_PRODUCE_TIMEOUT_MS;
+	pr.n_topics = topics;
+	pr.topics = tdp;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_PRODUCE;
+	req.produce = &pr;
+	fl->p = p;
+	fl->count = n;
+	/* With acks=0 the node never answers, so nothing waits for a response
+	 * and the batches are done once they are queued on the socket. */
+	int acks0 = p->cfg.acks == 0;
+	rc = client_send(&p->client, cn, &req, RUNNEL__API_KEY__API_PRODUCE,
+			 acks0 ? NULL : produce_response_cb, fl);
+	if (rc != 0)
+		goto out_free;
+	for (size_t i = 0; i < n; i++) {
+		if (acks0)
+			finish_batch(p, bs[i].batch, 0, -1);
+		else
+			accum_partition_of(&p->accum, bs[i].batch)->inflight = 1;
+	}
+	if (!acks0)
+		fl = NULL;
+out_free:
+	free(fl);
+	free(tdp);
+	free(td);
+	free(pdp);
+	free(pd);
+	return rc;
+}
+
+/* Sends the candidates of one leader while its connection takes requests. */
+static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs, size_t n, int64_t now)
+{
+	struct conn *cn = client_conn(&p->client, bs[0].leader);
+	if (!cn) {
+		p->need_metadata = 1;
+		return;
+	}
+	conn_ensure(cn, now);
+	size_t i = 0;
+	while (i < n && conn_can_send(cn)) {
+		/* acks=0 requests take no in-flight slot; stop instead when the
+		 * socket is this far behind. */
+		if (p->cfg.acks == 0 && cn->out_len - cn->out_off > PRODUCER_MAX_REQUEST_BYTES)
+			break;
+		size_t k = request_take(bs + i, n - i);
+		if (send_request(p, cn, bs + i, k) != 0)
+			break;
+		i += k;
+	}
+}
+
+/* Fails a batch that waited past its delivery timeout. */
+static void expire_batch(struct runnel_producer *p, struct accum_batch *b)
+{
+	client_fail(&p->client, RN_E_TIMEOUT,
+		    "%d records for %s/%d not delivered within delivery.timeout.ms (%d ms)%s%s", b->count,
+		    b->topic, b->partition, p->cfg.delivery_timeout_ms,
+		    p->client.errmsg[0] ? "; last error: " : "", p->client.errmsg);
+	finish_batch(p, b, RN_E_TIMEOUT, -1);
+}
+
+/* Closes lingered batches and sends every batch that can go now. */
+static void send_ready(struct runnel_producer *p, int64_t now)
+{
+	struct accum *a = &p->accum;
+	accum_close_ready(a, now, p->flushing);
+	size_t cap = 0, n = 0;
+	for (size_t t = 0; t < a->topic_count; t++)
+		cap += (size_t)a->topics[t]->partition_count;
+	struct send_candidate *cands = malloc((cap ? cap : 1) * sizeof(*cands));
+	if (!cands)
+		return;
+	for (size_t t = 0; t < a->topic_count; t++) {
+		struct accum_topic *at = a->topics[t];
+		for (int32_t i = 0; i < at->partition_count; i++) {
+			struct accum_batch *b = accum_sendable(&at->parts[i], now);
+			if (!b)
+				continue;
+			if (now >= b->deadline_ms) {
+				expire_batch(p, b);
+				continue;
+			}
+			int32_t leader = client_leader(&p->client, at->name, i);
+			if (leader < 0) {
+				p->need_metadata = 1;
+				continue;
+			}
+			cands[n++] = (struct send_candidate){.leader = leader, .batch = b};
+		}
+	}
+	qsort(cands, n, sizeof(*cands), compare_candidates);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && cands[j].leader == cands[i].leader)
+			j++;
+		send_to_leader(p, cands + i, j - i, now);
+		i = j;
+	}
+	free(cands);
+}
+
+/* Fails the queued batches of a topic that the cluster no longer knows. */
+static void fail_topic(struct runnel_producer *p, struct accum_topic *at, int err)
+{
+	for (int32_t i = 0; i < at->partition_count; i++) {
+		struct accum_batch *b;
+		while ((b = accum_sendable(&at->parts[i], INT64_MAX)) != NULL)
+			finish_batch(p, b, err, -1);
+	}
+}
+
+/* Refreshes the metadata of every topic the producer has used. */
+static void refresh_metadata(struct runnel_producer *p, int64_t now)
+{
+	struct accum *a = &p->accum;
+	const char **names = malloc((a->topic_count ? a->topic_count : 1) * sizeof(*names));
+	if (!names)
+		return;
+	for (size_t i = 0; i < a->topic_count; i++)
+		names[i] = a->topics[i]->name;
+	int rc = client_metadata_refresh(&p->client, names, a->topic_count, 0, NULL);
+	free(names);
+	p->next_metadata_ms = now + (p->cfg.retry_backoff_ms > 0 ? p->cfg.retry_backoff_ms : 1);
+	if (rc != 0)
+		return;
+	p->need_metadata = 0;
+	for (size_t i = 0; i < a->topic_count; i++) {
+		const struct client_topic *ct = client_topic_find(&p->client, a->topics[i]->name);
+		if (ct && ct->error == RN_E_UNKNOWN_TOPIC_OR_PARTITION) {
+			client_fail(&p->client, ct->error, "topic %s no longer exists", ct->name);
+			fail_topic(p, a->topics[i], ct->error);
+		} else if (ct && ct->partition_count > a->topics[i]->partition_count) {
+			accum_topic_get(a, ct->name, ct->partition_count);
+		}
+	}
+}
+
+/* One turn of work that needs no waiting: metadata when due, sending. */
+static void producer_step(struct runnel_producer *p)
+{
+	int64_t now = rn_mono_ms();
+	if (p->need_metadata && now >= p->next_metadata_ms) {
+		refresh_metadata(p, now);
+		now = rn_mono_ms();
+	}
+	send_ready(p, now);
+}
+
+/* Calls the callbacks of completed batches.  Returns how many ran. */
+static int dispatch_callbacks(struct runnel_producer *p)
+{
+	int called = 0;
+	if (p->in_callbacks)
+		return 0;
+	p->in_callbacks = 1;
+	while (p->done_head) {
+		struct accum_batch *b = p->done_head;
+		p->done_head = b->next;
+		if (!p->done_head)
+			p->done_tail = NULL;
+		p->done_records -= (size_t)b->count;
+		for (int32_t i = 0; i < b->count; i++) {
+			int64_t off = b->err == 0 && b->base_offset >= 0 ? b->base_offset + i : -1;
+			if (b->meta[i].cb)
+				b->meta[i].cb(b->meta[i].opaque, b->err, b->partition, off);
+			called++;
+		}
+		accum_batch_free(b);
+	}
+	p->in_callbacks = 0;
+	return called;
+}
+
+/* How long the I/O wait may last: until the deadline, the next linger or
+ * retry, or PRODUCER_MAX_WAIT_MS, whichever is first. */
+static int wait_budget(struct runnel_producer *p, int64_t deadline)
+{
+	int64_t now = rn_mono_ms();
+	int64_t until = deadline;
+	int64_t due = accum_next_due(&p->accum);
+	if (p->need_metadata && p->next_metadata_ms < due)
+		due = p->next_metadata_ms;
+	if (due < until)
+		until = due;
+	if (until > now + PRODUCER_MAX_WAIT_MS)
+		until = now + PRODUCER_MAX_WAIT_MS;
+	return until > now ? (int)(until - now) : 0;
+}
+
+int runnel_producer_poll(runnel_producer *p, int timeout_ms)
+{
+	int64_t deadline = rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int called = 0;
+	for (;;) {
+		producer_step(p);
+		client_poll(&p->client, wait_budget(p, deadline));
+		producer_step(p);
+		called += dispatch_callbacks(p);
+		if (called > 0 || rn_mono_ms() >= deadline || p->client.interrupted)
+			break;
+	}
+	p->client.interrupted = 0;
+	return called;
+}
+
+int runnel_producer_flush(runnel_producer *p, int timeout_ms)
+{
+	int64_t deadline = rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	p->flushing = 1;
+	while (runnel_producer_outstanding(p) > 0) {
+		int64_t now = rn_mono_ms();
+		if (now >= deadline)
+			break;
+		runnel_producer_poll(p, (int)(deadline - now));
+	}
+	p->flushing = 0;
+	dispatch_callbacks(p);
+	if (runnel_producer_outstanding(p) > 0)
+		return client_fail(&p->client, RN_E_TIMEOUT, "%zu records still undelivered after %d ms",
+				   runnel_producer_outstanding(p), timeout_ms);
+	return 0;
+}
+
+/* Finds the topic's metadata, asking the cluster when it is not cached or
+ * was an error.  Returns 0 with *out set, or an error. */
+static int topic_metadata(struct runnel_producer *p, const char *topic, const struct client_topic **out)
+{
+	const struct client_topic *ct = client_topic_find(&p->client, topic);
+	if (!ct || ct->error != 0 || ct->partition_count == 0) {
+		int rc = client_metadata_refresh(&p->client, &topic, 1, 0, NULL);
+		if (rc != 0)
+			return rc;
+		ct = client_topic_find(&p->client, topic);
+	}
+	if (!ct)
+		return client_fail(&p->client, RN_E_UNKNOWN_TOPIC_OR_PARTITION, "topic %s: %s", topic,
+				   rn_strerror(RN_E_UNKNOWN_TOPIC_OR_PARTITION));
+	if (ct->error != 0)
+		return client_fail(&p->client, ct->error, "topic %s: %s", topic, rn_strerror(ct->error));
+	if (ct->partition_count == 0)
+		return client_fail(&p->client, RN_E_LEADER_NOT_AVAILABLE, "topic %s has no partitions yet",
+				   topic);
+	*out = ct;
+	return 0;
+}
+
+/* Appends, waiting for buffer memory (driving I/O) when it is used up. */
+static int append_waiting(struct runnel_producer *p, struct accum_topic *at, int32_t part,
+			  int64_t ts, const void *key, int32_t key_len, const void *value,
+			  int32_t value_len, const struct runnel_header *headers, size_t header_count,
+			  runnel_delivery_cb cb, void *opaque)
+{
+	int64_t deadline = rn_mono_ms() + p->cfg.delivery_timeout_ms;
+	for (;;) {
+		int64_t now = rn_mono_ms();
+		int rc = accum_append(&p->accum, at, part, ts, key, key_len, value, value_len, headers,
+				      header_count, cb, opaque, now);
+		if (rc != RN_E_FULL)
+			return rc;
+		if (now >= deadline || p->client.interrupted)
+			return client_fail(&p->client, RN_E_FULL,
+					   "buffer memory (%zu bytes) still full after %d ms",
+					   p->cfg.buffer_memory, p->cfg.delivery_timeout_ms);
+		/* Full buffers mean batches are waiting: send them now
+		 * rather than after their linger. */
+		p->flushing = 1;
+		producer_step(p);
+		client_poll(&p->client, wait_budget(p, deadline));
+		p->flushing = 0;
+	}
+}
+
+int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partition, const void *key,
+			 int32_t key_len, const void *value, int32_t value_len,
+			 const struct runnel_header *headers, size_t header_count, int64_t timestamp,
+			 runnel_delivery_cb cb, void *opaque)
+{
+	const struct client_topic *ct = NULL;
+	if (!topic || !*topic || strlen(topic) > RN_MAX_TOPIC_NAME_LEN || partition < -1)
+		return client_fail(&p->client, RN_E_INVAL, "bad topic name or partition");
+	if (header_count > RN_MAX_HEADERS_PER_RECORD)
+		return client_fail(&p->client, RN_E_INVAL, "more than %u headers",
+				   RN_MAX_HEADERS_PER_RECORD);
+	int rc = topic_metadata(p, topic, &ct);
+	if (rc != 0)
+		return rc;
+	struct accum_topic *at = accum_topic_get(&p->accum, topic, ct->partition_count);
+	if (!at)
+		return client_fail(&p->client, RN_E_NOMEM, "out of memory");
+	int32_t part = partition >= 0 ? partition : accum_choose_partition(at, key, key_len);
+	if (part >= at->partition_count)
+		return client_fail(&p->client, RN_E_UNKNOWN_TOPIC_OR_PARTITION,
+				   "topic %s has no partition %d (it has %d)", topic, part,
+				   at->partition_count);
+	int64_t ts = timestamp >= 0 ? timestamp : rn_wall_ms();
+	rc = append_waiting(p, at, part, ts, key, key_len, value, value_len, headers, header_count, cb,
+			    opaque);
+	if (rc == RN_E_MESSAGE_TOO_LARGE)
+		return client_fail(&p->client, rc, "record larger than message_max_bytes (%u bytes)",
+				   p->cfg.message_max_bytes);
+	if (rc != 0 && rc != RN_E_FULL)
+		return client_fail(&p->client, rc, "cannot queue the record: %s", rn_strerror(rc));
+	return rc;
+}

@@ -1,0 +1,345 @@
+/* runnel.h: librunnel, the client library of Runnel: producer, consumer and admin. */
+#ifndef RUNNEL_CLIENTS_RUNNEL_H
+#define RUNNEL_CLIENTS_RUNNEL_H
+
+/*
+ * The library talks to Runnel nodes over plain TCP sockets and drives all of
+ * its I/O with poll() on the caller's thread: nothing happens in the
+ * background.  A producer makes progress inside runnel_producer_send (only
+ * when it must wait for buffer memory), runnel_producer_poll and
+ * runnel_producer_flush; a consumer inside runnel_consumer_poll; the admin
+ * calls are synchronous.  Objects are not thread-safe: use one object from
+ * one thread at a time.
+ *
+ * Every function that can fail returns 0 or a negative RN_E_* code from
+ * common/errors.h.  Codes that came from a node keep Kafka's numbers (for
+ * example RN_E_TOPIC_ALREADY_EXISTS is -36); rn_errname() and rn_strerror()
+ * give the name and a message, and each object keeps a longer message about
+ * its last failure (runnel_*_errmsg), which may include the node's own text.
+ *
+ * Configuration structs are filled with defaults by their *_config_init
+ * function and then adjusted field by field; strings in them are copied by
+ * the constructor, so the caller may free them afterwards.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/errors.h"
+
+/* Defaults (each is a field of a config struct below). */
+#define RUNNEL_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+#define RUNNEL_DEFAULT_CLIENT_ID "runnel"
+/* Requests a connection pipelines before it waits for responses. */
+#define RUNNEL_DEFAULT_MAX_IN_FLIGHT 5
+#define RUNNEL_DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define RUNNEL_DEFAULT_METADATA_TIMEOUT_MS 10000
+#define RUNNEL_DEFAULT_RECONNECT_BACKOFF_MS 50
+#define RUNNEL_DEFAULT_RECONNECT_BACKOFF_MAX_MS 2000
+#define RUNNEL_DEFAULT_ACKS (-1)
+#define RUNNEL_DEFAULT_BATCH_SIZE 65536u
+#define RUNNEL_DEFAULT_LINGER_MS 5
+#define RUNNEL_DEFAULT_RETRIES 2147483647
+#define RUNNEL_DEFAULT_RETRY_BACKOFF_MS 100
+#define RUNNEL_DEFAULT_DELIVERY_TIMEOUT_MS 120000
+#define RUNNEL_DEFAULT_BUFFER_MEMORY (32u * 1024u * 1024u)
+/* The largest batch (one record at least) the producer sends; nodes refuse
+ * batches over the topic's max.message.bytes, whose default this matches. */
+#define RUNNEL_DEFAULT_MESSAGE_MAX_BYTES (1024u * 1024u + 1024u)
+#define RUNNEL_DEFAULT_FETCH_MAX_WAIT_MS 500
+#define RUNNEL_DEFAULT_FETCH_MIN_BYTES 1
+#define RUNNEL_DEFAULT_FETCH_MAX_BYTES (50 * 1024 * 1024)
+#define RUNNEL_DEFAULT_PARTITION_MAX_BYTES (1024 * 1024 + 1024)
+
+/* Upper bounds on configuration values, checked by the constructors
+ * (RN_E_INVAL beyond). */
+#define RUNNEL_MAX_IN_FLIGHT_LIMIT 128
+#define RUNNEL_MAX_BATCH_SIZE (16u * 1024u * 1024u)
+#define RUNNEL_MAX_BOOTSTRAP_SERVERS 64
+
+/* Settings every client object shares. */
+struct runnel_client_config {
+	/* "host:port[,host:port...]": where to ask for metadata first. */
+	const char *bootstrap;
+	/* Sent in every request header; at most 255 bytes. */
+	const char *client_id;
+	/* Bounded pipelining: requests in flight on one connection (1..128). */
+	int32_t max_in_flight;
+	/* A request without a response after this long fails with
+	 * RN_E_REQUEST_TIMED_OUT and its connection is closed. */
+	int32_t request_timeout_ms;
+	/* How long a metadata lookup keeps trying nodes (the bootstrap list
+	 * included) before it fails: this bounds how long any call waits when
+	 * no node can be reached. */
+	int32_t metadata_timeout_ms;
+	/* After a failed connection, wait this long before trying again,
+	 * doubling each time up to reconnect_backoff_max_ms. */
+	int32_t reconnect_backoff_ms;
+	int32_t reconnect_backoff_max_ms;
+};
+
+/* Fills cfg with the defaults above. */
+void runnel_client_config_init(struct runnel_client_config *cfg);
+
+/* One record header.  key is key_len bytes (not necessarily NUL-terminated);
+ * value is value_len bytes, or NULL with value_len -1 for a null value. */
+struct runnel_header {
+	const char *key;
+	int32_t key_len;
+	const void *value;
+	int32_t value_len;
+};
+
+/* ------------------------------------------------------------------ producer */
+
+typedef struct runnel_producer runnel_producer;
+
+struct runnel_producer_config {
+	struct runnel_client_config client;
+	/* 0: no response (offsets unknown), 1: the leader, -1: all in-sync
+	 * replicas. */
+	int32_t acks;
+	/* Bytes of an open batch; a batch is sent when the next record would
+	 * not fit, or linger_ms after its first record. */
+	uint32_t batch_size;
+	int32_t linger_ms;
+	/* Retriable failures are retried this many times, with retry_backoff_ms
+	 * between attempts, but never after delivery_timeout_ms from send. */
+	int32_t retries;
+	int32_t retry_backoff_ms;
+	int32_t delivery_timeout_ms;
+	/* Bytes of batches held (open, queued or in flight) at most; send waits
+	 * for delivery when this is reached. */
+	size_t buffer_memory;
+	/* The largest batch sent; a record that alone needs more is refused
+	 * with RN_E_MESSAGE_TOO_LARGE. */
+	uint32_t message_max_bytes;
+};
+
+void runnel_producer_config_init(struct runnel_producer_config *cfg);
+
+/*
+ * Called once per record from runnel_producer_poll or _flush.  err is 0 when
+ * the record was acknowledged; offset is its offset (-1 with acks=0, when the
+ * node does not answer).  partition is where it went (-1 if it never got one).
+ */
+typedef void (*runnel_delivery_cb)(void *opaque, int err, int32_t partition, int64_t offset);
+
+/*
+ * Creates a producer.  Does not connect until the first send.
+ * Returns 0 and sets *out, or RN_E_INVAL (a config value out of range or an
+ * unparsable bootstrap list) or RN_E_NOMEM.  Free with runnel_producer_free.
+ */
+int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_producer **out);
+
+/*
+ * Queues one record: its bytes are copied into the partition's open batch,
+ * so the caller may reuse key, value and headers as soon as this returns.
+ *   partition    a partition, or -1 to choose one: murmur2 of the key for
+ *                keyed records, a "sticky" partition for keyless ones.
+ *   key, value   NULL with length -1 for null (a null value is a tombstone).
+ *   timestamp    ms since the epoch, or -1 for now.
+ *   cb, opaque   delivery callback (may be NULL).
+ * The first send to a topic fetches its metadata (waiting up to
+ * request_timeout_ms).  Otherwise send only waits when buffer_memory is used
+ * up, and then at most delivery_timeout_ms.
+ * Returns 0, or RN_E_UNKNOWN_TOPIC_OR_PARTITION (no such topic or partition),
+ * RN_E_MESSAGE_TOO_LARGE, RN_E_INVAL (bad arguments, too many headers),
+ * RN_E_FULL (no buffer memory freed in time), RN_E_NOMEM, or a connection
+ * error while fetching metadata.  On error no callback will be called.
+ */
+int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partition, const void *key,
+			 int32_t key_len, const void *value, int32_t value_len,
+			 const struct runnel_header *headers, size_t header_count, int64_t timestamp,
+			 runnel_delivery_cb cb, void *opaque);
+
+/* Drives I/O for up to timeout_ms (0: only what is ready) and calls the
+ * delivery callbacks that are due.  Returns the number of callbacks called. */
+int runnel_producer_poll(runnel_producer *p, int timeout_ms);
+
+/* Sends every open batch now and waits until all records are delivered or
+ * failed (callbacks called), or timeout_ms passes.  Returns 0, or
+ * RN_E_TIMEOUT with records still outstanding. */
+int runnel_producer_flush(runnel_producer *p, int timeout_ms);
+
+/* Records queued or in flight (not yet reported to a callback). */
+size_t runnel_producer_outstanding(const runnel_producer *p);
+
+/* Frees the producer.  Records not yet delivered are dropped without their
+ * callbacks: call runnel_producer_flush first. */
+void runnel_producer_free(runnel_producer *p);
+
+/* A message about the last failure; valid until the next call. */
+const char *runnel_producer_errmsg(const runnel_producer *p);
+
+/* ------------------------------------------------------------------ consumer */
+
+typedef struct runnel_consumer runnel_consumer;
+
+/* What to do when a fetch position is outside the log. */
+enum runnel_offset_reset {
+	RUNNEL_RESET_EARLIEST,
+	RUNNEL_RESET_LATEST,
+	RUNNEL_RESET_NONE, /* runnel_consumer_poll fails with RN_E_OFFSET_OUT_OF_RANGE */
+};
+
+struct runnel_consumer_config {
+	struct runnel_client_config client;
+	/* Long poll: the node answers when fetch_min_bytes are there or after
+	 * fetch_max_wait_ms. */
+	int32_t fetch_max_wait_ms;
+	int32_t fetch_min_bytes;
+	int32_t fetch_max_bytes;
+	int32_t partition_max_bytes;
+	int32_t retry_backoff_ms;
+	/* Also where a newly assigned partition starts: earliest means the
+	 * beginning, latest and none mean the end. */
+	enum runnel_offset_reset auto_offset_reset;
+};
+
+void runnel_consumer_config_init(struct runnel_consumer_config *cfg);
+
+/* Where to read from. */
+enum runnel_position_kind {
+	RUNNEL_POS_BEGINNING, /* the log start offset */
+	RUNNEL_POS_END,       /* the high watermark: only new records */
+	RUNNEL_POS_OFFSET,    /* value is an absolute offset */
+	RUNNEL_POS_TIMESTAMP, /* value: the first record at or after this time (ms) */
+	RUNNEL_POS_FROM_END,  /* value records before the end (not before the start) */
+};
+
+struct runnel_position {
+	enum runnel_position_kind kind;
+	int64_t value;
+};
+
+/* A consumed record.  Pointers stay valid until the next
+ * runnel_consumer_poll or runnel_consumer_free.  A null key or value has a
+ * NULL pointer and length -1; an empty one has length 0. */
+struct runnel_record {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	int64_t timestamp;
+	const void *key;
+	int32_t key_len;
+	const void *value;
+	int32_t value_len;
+	const struct runnel_header *headers;
+	size_t header_count;
+};
+
+/* Creates a consumer.  Returns 0 and sets *out, RN_E_INVAL or RN_E_NOMEM. */
+int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consumer **out);
+
+/*
+ * Adds partitions of topic to the consumer (count 0: every partition).  Asks
+ * the cluster for the topic's metadata first.  Each new partition starts as
+ * auto_offset_reset says until runnel_consumer_seek.
+ * Returns 0, RN_E_UNKNOWN_TOPIC_OR_PARTITION, RN_E_INVAL, RN_E_NOMEM or a
+ * connection error.
+ */
+int runnel_consumer_assign(runnel_consumer *c, const char *topic, const int32_t *partitions,
+			   size_t count);
+
+/* Moves assigned partitions of topic (partition -1: all of them) to pos; the
+ * position is resolved (ListOffsets) by the next poll.  Returns 0, RN_E_INVAL
+ * (bad position) or RN_E_NOT_FOUND (not assigned). */
+int runnel_consumer_seek(runnel_consumer *c, const char *topic, int32_t partition,
+			 struct runnel_position pos);
+
+/*
+ * Returns up to max records in recs[], waiting up to timeout_ms for the
+ * first.  Every batch's CRC is checked before any of its records is returned.
+ * Returns 0 with *count set (0 on timeout), or RN_E_CORRUPT_MESSAGE,
+ * RN_E_UNKNOWN_TOPIC_OR_PARTITION, RN_E_OFFSET_OUT_OF_RANGE (reset "none"),
+ * or another non-retriable error; retriable ones are retried inside.
+ */
+int runnel_consumer_poll(runnel_consumer *c, int timeout_ms, struct runnel_record *recs, size_t max,
+			 size_t *count);
+
+/* Returns 1 when every assigned partition's position is at or past the high
+ * watermark of its last fetch (nothing more to read now), else 0. */
+int runnel_consumer_at_end(const runnel_consumer *c);
+
+/* The next offset to be returned and the last known high watermark (-1 when
+ * not known yet).  Returns 0 or RN_E_NOT_FOUND. */
+int runnel_consumer_position(const runnel_consumer *c, const char *topic, int32_t partition,
+			     int64_t *position, int64_t *high_watermark);
+
+void runnel_consumer_free(runnel_consumer *c);
+const char *runnel_consumer_errmsg(const runnel_consumer *c);
+
+/* --------------------------------------------------------------------- admin */
+
+typedef struct runnel_admin runnel_admin;
+
+struct runnel_config_entry {
+	const char *name;
+	const char *value;
+	const char *source; /* "default", "cluster" or "topic"; NULL on input */
+};
+
+struct runnel_new_topic {
+	const char *name;
+	int32_t partitions;         /* 0: the node's default */
+	int32_t replication_factor; /* 0: the node's default */
+	const struct runnel_config_entry *configs;
+	size_t config_count;
+};
+
+struct runnel_topic_summary {
+	char *name;
+	int32_t partitions;
+	int32_t replication_factor;
+};
+
+struct runnel_partition_info {
+	int32_t partition;
+	int32_t error; /* 0 or a negative code for this partition */
+	int32_t leader; /* -1: none */
+	int32_t leader_epoch;
+	int32_t *replicas;
+	size_t replica_count;
+	int32_t *isr;
+	size_t isr_count;
+	int64_t log_start_offset; /* -1 when the leader could not say */
+	int64_t high_watermark;
+};
+
+struct runnel_topic_info {
+	char *name;
+	struct runnel_partition_info *partitions;
+	size_t partition_count;
+	struct runnel_config_entry *configs; /* strings owned by the info */
+	size_t config_count;
+};
+
+/* Creates an admin client.  Returns 0, RN_E_INVAL or RN_E_NOMEM. */
+int runnel_admin_new(const struct runnel_client_config *cfg, runnel_admin **out);
+void runnel_admin_free(runnel_admin *a);
+const char *runnel_admin_errmsg(const runnel_admin *a);
+
+/* Creates a topic and waits (up to timeout_ms) for the controller's answer.
+ * Returns 0, or the node's error (RN_E_TOPIC_ALREADY_EXISTS,
+ * RN_E_INVALID_TOPIC, RN_E_INVALID_PARTITIONS, RN_E_INVALID_REPLICATION_FACTOR,
+ * RN_E_INVALID_CONFIG, ...), or a connection error. */
+int runnel_admin_create_topic(runnel_admin *a, const struct runnel_new_topic *topic, int timeout_ms);
+
+/* Deletes a topic.  Returns 0, RN_E_UNKNOWN_TOPIC_OR_PARTITION, or another
+ * error as for create. */
+int runnel_admin_delete_topic(runnel_admin *a, const char *name, int timeout_ms);
+
+/* Lists every topic, sorted by name.  On success *out is an array of *count
+ * entries owned by the caller: free with runnel_topic_summaries_free. */
+int runnel_admin_list_topics(runnel_admin *a, struct runnel_topic_summary **out, size_t *count);
+void runnel_topic_summaries_free(struct runnel_topic_summary *list, size_t count);
+
+/* Describes one topic: metadata, configs, and each partition's log start
+ * offset and high watermark (ListOffsets to its leader).  *out is owned by the
+ * caller: free with runnel_topic_info_free.  Returns 0,
+ * RN_E_UNKNOWN_TOPIC_OR_PARTITION or a connection error. */
+int runnel_admin_describe_topic(runnel_admin *a, const char *name, struct runnel_topic_info **out);
+void runnel_topic_info_free(struct runnel_topic_info *info);
+
+#endif
