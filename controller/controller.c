@@ -269,16 +269,77 @@ static int check_configs(const struct create_topic_req *req, char *why, size_t w
 	return 0;
 }
 
-/* Collects the node ids of unfenced brokers, in node id order. */
-static uint32_t usable_brokers(const struct meta_image *img, int32_t out[RN_MAX_NODES])
+/* The unfenced brokers in placement order, with each one's rack. */
+struct placement {
+	uint32_t n;
+	int32_t ids[RN_MAX_NODES];
+	const char *racks[RN_MAX_NODES];
+	uint32_t rack_count; /* distinct racks; 0 when no broker has one */
+};
+
+static int rack_cmp(const void *a, const void *b)
 {
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < meta_image_broker_count(img) && n < RN_MAX_NODES; i++) {
-		const struct meta_broker *b = meta_image_broker_at(img, i);
-		if (!b->fenced)
-			out[n++] = b->node_id;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Counts the distinct racks and returns them sorted in out. */
+static uint32_t distinct_racks(const struct placement *pl, const char **out)
+{
+	const char *sorted[RN_MAX_NODES];
+	memcpy(sorted, pl->racks, pl->n * sizeof(sorted[0]));
+	qsort(sorted, pl->n, sizeof(sorted[0]), rack_cmp);
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < pl->n; i++)
+		if (k == 0 || strcmp(out[k - 1], sorted[i]) != 0)
+			out[k++] = sorted[i];
+	return k;
+}
+
+/*
+ * Reorders the brokers so racks alternate: the first broker of each rack
+ * (racks in name order), then the second of each, and so on.  Consecutive
+ * positions then sit on different racks, which the replica walk relies on.
+ */
+static void alternate_racks(struct placement *pl)
+{
+	const char *racks[RN_MAX_NODES];
+	uint32_t nr = distinct_racks(pl, racks);
+	int32_t ids[RN_MAX_NODES];
+	const char *rk[RN_MAX_NODES];
+	uint32_t out = 0;
+	for (uint32_t round = 0; out < pl->n; round++) {
+		for (uint32_t r = 0; r < nr; r++) {
+			uint32_t seen = 0;
+			for (uint32_t i = 0; i < pl->n; i++) {
+				if (strcmp(pl->racks[i], racks[r]) != 0 || seen++ != round)
+					continue;
+				ids[out] = pl->ids[i];
+				rk[out++] = pl->racks[i];
+				break;
+			}
+		}
 	}
-	return n;
+	memcpy(pl->ids, ids, pl->n * sizeof(ids[0]));
+	memcpy(pl->racks, rk, pl->n * sizeof(rk[0]));
+	pl->rack_count = nr;
+}
+
+/* Collects the unfenced brokers in placement order. */
+static void placement_build(const struct meta_image *img, struct placement *pl)
+{
+	bool any_rack = false;
+	pl->n = 0;
+	pl->rack_count = 0;
+	for (uint32_t i = 0; i < meta_image_broker_count(img) && pl->n < RN_MAX_NODES; i++) {
+		const struct meta_broker *b = meta_image_broker_at(img, i);
+		if (b->fenced)
+			continue;
+		pl->ids[pl->n] = b->node_id;
+		pl->racks[pl->n++] = b->rack;
+		any_rack = any_rack || b->rack[0];
+	}
+	if (any_rack)
+		alternate_racks(pl);
 }
 
 static int check_create(const struct meta_image *img, const struct create_topic_req *req,
@@ -314,21 +375,52 @@ static int check_create(const struct meta_image *img, const struct create_topic_
 	return check_configs(req, why, why_len);
 }
 
+/* True when broker position `cand` may join the partition chosen so far. */
+static bool replica_ok(const struct placement *pl, const uint32_t *chosen, uint32_t k,
+		       uint32_t cand)
+{
+	uint32_t racks_used = 0;
+	bool rack_taken = false;
+	for (uint32_t i = 0; i < k; i++) {
+		if (chosen[i] == cand)
+			return false;
+		bool first_of_rack = true;
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(pl->racks[chosen[j]], pl->racks[chosen[i]]) == 0)
+				first_of_rack = false;
+		racks_used += first_of_rack;
+		if (strcmp(pl->racks[chosen[i]], pl->racks[cand]) == 0)
+			rack_taken = true;
+	}
+	/* A rack is used twice only once every rack holds a replica. */
+	return !(pl->rack_count > 0 && racks_used < pl->rack_count && rack_taken);
+}
+
 /*
  * Places partition p: its first replica walks round the brokers from `start`
- * so leaders spread evenly; the others sit at distinct offsets 1..n-1 from
+ * so leaders spread evenly; the others start at distinct offsets 1..n-1 from
  * the first, and that offset moves on each time the partitions wrap round the
- * brokers, so the followers of one broker's partitions spread too.
+ * brokers, so the followers of one broker's partitions spread too.  From its
+ * offset, each follower walks on past brokers already chosen and, until
+ * every rack is used, past brokers on a rack already used.
  */
-static void assign_replicas(const int32_t *brokers, uint32_t n, uint32_t start, uint32_t shift,
+static void assign_replicas(const struct placement *pl, uint32_t start, uint32_t shift,
 			    uint32_t p, uint32_t rf, int32_t *out)
 {
-	uint32_t first = (start + p) % n;
-	out[0] = brokers[first];
+	uint32_t n = pl->n, chosen[RN_MAX_REPLICATION_FACTOR];
+	chosen[0] = (start + p) % n;
 	for (uint32_t j = 1; j < rf; j++) {
 		uint32_t offset = 1 + (shift + p / n + j - 1) % (n - 1);
-		out[j] = brokers[(first + offset) % n];
+		uint32_t cand = (chosen[0] + offset) % n;
+		/* With rf <= n a broker not chosen yet always exists, and while a
+		 * rack is unused one of its brokers is free: the walk finds one. */
+		for (uint32_t step = 0; step < n && !replica_ok(pl, chosen, j, cand); step++)
+			cand = (cand + 1) % n;
+		RN_ASSERT(replica_ok(pl, chosen, j, cand));
+		chosen[j] = cand;
 	}
+	for (uint32_t j = 0; j < rf; j++)
+		out[j] = pl->ids[chosen[j]];
 }
 
 static void fill_partition(struct meta_record *rec, const uint8_t *topic_id, uint32_t p,
@@ -380,30 +472,36 @@ int controller_plan_create_topic(const struct meta_image *img, const struct crea
 	*count = 0;
 	if (!topic_id || id_is_zero(topic_id))
 		return RN_E_INVAL;
-	int32_t brokers[RN_MAX_NODES];
-	uint32_t n = usable_brokers(img, brokers);
+	struct placement *pl = malloc(sizeof(*pl));
+	if (!pl)
+		return RN_E_NOMEM;
+	placement_build(img, pl);
+	uint32_t n = pl->n;
 	int rc = check_create(img, req, n, why, why_len);
 	if (rc != 0)
-		return rc;
+		goto free_placement;
 	uint32_t parts = (uint32_t)req->partitions, rf = (uint32_t)req->replication_factor;
 	struct meta_record *recs = calloc(1 + parts, sizeof(*recs));
+	rc = RN_E_NOMEM;
 	if (!recs)
-		return RN_E_NOMEM;
+		goto free_placement;
 	rc = fill_topic(&recs[0], req, topic_id);
 	if (rc != 0) {
 		free(recs);
-		return rc;
+		goto free_placement;
 	}
 	uint32_t start = (uint32_t)(random % n);
 	uint32_t shift = n > 1 ? (uint32_t)((random >> 32) % (n - 1)) : 0;
 	for (uint32_t p = 0; p < parts; p++) {
 		int32_t replicas[RN_MAX_REPLICATION_FACTOR];
-		assign_replicas(brokers, n, start, shift, p, rf, replicas);
+		assign_replicas(pl, start, shift, p, rf, replicas);
 		fill_partition(&recs[1 + p], topic_id, p, replicas, rf);
 	}
 	*records = recs;
 	*count = 1 + parts;
-	return 0;
+free_placement:
+	free(pl);
+	return rc;
 }
 
 /* ---- delete topic and register broker ---------------------------------------- */
@@ -460,5 +558,97 @@ int controller_plan_register_broker(const struct meta_image *img, int32_t node_i
 	rec->u.broker.port = port;
 	*records = rec;
 	*count = 1;
+	return 0;
+}
+
+/* ---- alter topic configs ------------------------------------------------------ */
+
+/* Validates one change; rf is the topic's replication factor. */
+static int check_change(const struct controller_config_change *changes, uint32_t i, int32_t rf,
+			char *why, size_t why_len)
+{
+	const struct controller_config_change *c = &changes[i];
+	if (!c->name || !controller_config_find(c->name)) {
+		say_unknown(c->name, why, why_len);
+		return RN_E_INVALID_CONFIG;
+	}
+	if (c->value && strnlen(c->value, RN_MAX_CONFIG_VALUE_LEN + 1) > RN_MAX_CONFIG_VALUE_LEN) {
+		say(why, why_len, "value of %s is longer than %u bytes", c->name,
+		    RN_MAX_CONFIG_VALUE_LEN);
+		return RN_E_INVALID_CONFIG;
+	}
+	if (c->value) {
+		int rc = controller_config_validate(c->name, c->value, rf, why, why_len);
+		if (rc != 0)
+			return rc;
+	}
+	for (uint32_t j = 0; j < i; j++) {
+		if (strcmp(changes[j].name, c->name) == 0) {
+			say(why, why_len, "config \"%s\" is given more than once", c->name);
+			return RN_E_INVALID_CONFIG;
+		}
+	}
+	return 0;
+}
+
+/* Validates every change and the number of overrides the topic ends with. */
+static int check_changes(const struct meta_topic *t, const struct controller_config_change *changes,
+			 uint32_t n, char *why, size_t why_len)
+{
+	if (!changes || n == 0 || n > RN_MAX_CONFIGS_PER_TOPIC) {
+		say(why, why_len, "give from 1 to %u config changes, got %" PRIu32,
+		    RN_MAX_CONFIGS_PER_TOPIC, changes ? n : 0);
+		return RN_E_INVALID_CONFIG;
+	}
+	int32_t rf = t->partition_count ? (int32_t)t->partitions[0].replica_count : 1;
+	int64_t overrides = t->config_count;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = check_change(changes, i, rf, why, why_len);
+		if (rc != 0)
+			return rc;
+		bool present = meta_topic_config(t, changes[i].name) != NULL;
+		overrides += (changes[i].value && !present) - (!changes[i].value && present);
+	}
+	if (overrides > RN_MAX_CONFIGS_PER_TOPIC) {
+		say(why, why_len,
+		    "topic \"%s\" would have %" PRId64 " config overrides (at most %u)", t->name,
+		    overrides, RN_MAX_CONFIGS_PER_TOPIC);
+		return RN_E_INVALID_CONFIG;
+	}
+	return 0;
+}
+
+int controller_plan_alter_configs(const struct meta_image *img, const char *topic,
+				  const struct controller_config_change *changes, uint32_t n,
+				  struct meta_record **records, uint32_t *count, char *why,
+				  size_t why_len)
+{
+	*records = NULL;
+	*count = 0;
+	const char *reason;
+	if (!meta_topic_name_valid(topic, &reason)) {
+		say(why, why_len, "%s", reason);
+		return RN_E_INVALID_TOPIC;
+	}
+	const struct meta_topic *t = meta_image_topic_by_name(img, topic);
+	if (!t) {
+		say(why, why_len, "topic \"%s\" does not exist", topic);
+		return RN_E_UNKNOWN_TOPIC_OR_PARTITION;
+	}
+	int rc = check_changes(t, changes, n, why, why_len);
+	if (rc != 0)
+		return rc;
+	struct meta_record *recs = calloc(n, sizeof(*recs));
+	if (!recs)
+		return RN_E_NOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		recs[i].type = META_REC_CONFIG;
+		memcpy(recs[i].u.config.topic_id, t->id, META_TOPIC_ID_LEN);
+		strcpy(recs[i].u.config.name, changes[i].name);
+		strcpy(recs[i].u.config.value, changes[i].value ? changes[i].value : "");
+		recs[i].u.config.remove = changes[i].value == NULL;
+	}
+	*records = recs;
+	*count = n;
 	return 0;
 }

@@ -34,11 +34,17 @@ struct create_topic_req {
  * Validates a CreateTopics request and returns the records that create the
  * topic: one TOPIC record (with the request's configs), then one PARTITION
  * record per partition in order.  Replicas are assigned over the unfenced
- * brokers in node id order: partition p's first replica is the broker at
- * position (random + p) mod n, and the others follow at a shift that also
- * varies with `random` and p, so leaders and followers spread evenly and a
- * partition never holds a broker twice.  leader = first replica,
- * isr = replicas, leader_epoch = partition_epoch = 0.
+ * brokers.  When brokers announce racks, the brokers are ordered by
+ * alternating racks (the first broker of each rack, then the second of
+ * each, ...); otherwise by node id.  Partition p's first replica (its
+ * leader) is the broker at position (random + p) mod n of that order, so
+ * every broker leads either floor or ceil(partitions / n) partitions.  The
+ * others follow at a shift that also varies with `random` and p, skipping
+ * brokers on a rack the partition already uses until every rack is used, so
+ * followers spread evenly, replicas spread over racks, and a partition
+ * never holds a broker twice.  Brokers without a rack count as one rack
+ * "" when others have racks.  leader = first replica, isr = replicas,
+ * leader_epoch = partition_epoch = 0.
  *   topic_id  16 random bytes chosen by the shell (not all zero)
  *   random    random bits chosen by the shell (placement start)
  *   records, count  receive the records (caller frees with controller_records_free)
@@ -66,16 +72,42 @@ int controller_plan_delete_topic(const struct meta_image *img, const char *name,
 				 size_t why_len);
 
 /*
- * Returns the REGISTER_BROKER record for a broker announcing itself, or no
- * record at all (*count 0, *records NULL) when the image already holds
+ * Returns the REGISTER_BROKER record (unfenced, no rack or listeners) for a
+ * broker announcing itself, or no record at all (*count 0, *records NULL) when the image already holds
  * exactly this registration unfenced (a restart with nothing new to say).
  * Returns 0, RN_E_INVAL (node_id outside 0..META_MAX_NODE_ID, host empty or
  * longer than RN_MAX_ADDRESS_LEN, port outside 1..65535), RN_E_STALE_BROKER_EPOCH
  * (broker_epoch lower than the registered one) or RN_E_NOMEM.
+ * This is the registration of a node that is its own controller and needs
+ * no catching up; brokers of a controller quorum register through
+ * controller_broker_register (controller/lifecycle.h), which starts them
+ * fenced.
  */
 int controller_plan_register_broker(const struct meta_image *img, int32_t node_id,
 				    const char *host, int32_t port, int64_t broker_epoch,
 				    struct meta_record **records, uint32_t *count);
+
+/* One change of a topic config override. */
+struct controller_config_change {
+	const char *name;
+	const char *value; /* NULL removes the override (back to the default) */
+};
+
+/*
+ * Validates config changes for the topic named `topic` and returns one
+ * CONFIG record per change, in order.  Values are checked as at creation
+ * (min.insync.replicas against the topic's replication factor); removing a
+ * key the topic does not override is allowed and changes nothing.
+ * Returns 0, RN_E_INVALID_TOPIC (name NULL or invalid),
+ * RN_E_UNKNOWN_TOPIC_OR_PARTITION (no such topic), RN_E_INVALID_CONFIG
+ * (unknown key, bad value, a key given twice, no changes, or more than
+ * RN_MAX_CONFIGS_PER_TOPIC overrides afterwards) or RN_E_NOMEM; why says
+ * which.
+ */
+int controller_plan_alter_configs(const struct meta_image *img, const char *topic,
+				  const struct controller_config_change *changes, uint32_t n,
+				  struct meta_record **records, uint32_t *count, char *why,
+				  size_t why_len);
 
 /* Frees records from the planners (contents and array); NULL is fine. */
 void controller_records_free(struct meta_record *records, uint32_t count);

@@ -30,6 +30,8 @@ static const char *const record_names[] = {
 	[META_REC_TOPIC] = "TOPIC",
 	[META_REC_PARTITION] = "PARTITION",
 	[META_REC_REMOVE_TOPIC] = "REMOVE_TOPIC",
+	[META_REC_PARTITION_CHANGE] = "PARTITION_CHANGE",
+	[META_REC_CONFIG] = "CONFIG",
 };
 
 const char *meta_record_type_name(enum meta_record_type type)
@@ -292,30 +294,61 @@ static int apply_cluster(struct meta_image *img, const struct meta_record *rec)
 	return 0;
 }
 
-static int apply_register(struct meta_image *img, const struct meta_record *rec)
+static bool endpoint_ok(const struct meta_endpoint *e)
+{
+	return str_fits(e->name, sizeof(e->name)) && str_fits(e->host, sizeof(e->host)) &&
+	       e->host[0] && e->port >= 1 && e->port <= MAX_PORT;
+}
+
+static int check_register(const struct meta_record *rec, uint64_t index)
 {
 	const typeof(rec->u.broker) *b = &rec->u.broker;
 	if (b->node_id < 0 || !str_fits(b->host, sizeof(b->host)) || !b->host[0] ||
-	    b->port < 1 || b->port > MAX_PORT)
+	    b->port < 1 || b->port > MAX_PORT || !str_fits(b->rack, sizeof(b->rack)) ||
+	    b->endpoint_count > META_MAX_ENDPOINTS)
 		return RN_E_CORRUPT_STATE;
+	/* index 0 is a snapshot restore, where any original index is fine. */
+	if (index != 0 && b->registered_index > index)
+		return RN_E_CORRUPT_STATE;
+	for (uint32_t i = 0; i < b->endpoint_count; i++)
+		if (!endpoint_ok(&b->endpoints[i]))
+			return RN_E_CORRUPT_STATE;
+	return 0;
+}
+
+/* Makes room for broker node_id at position i (sorted by node id). */
+static int broker_insert(struct meta_image *img, uint32_t i)
+{
+	if (img->broker_count >= RN_MAX_NODES)
+		return RN_E_CORRUPT_STATE;
+	if (img->broker_count == img->broker_cap) {
+		uint32_t cap = img->broker_cap ? img->broker_cap * 2 : 8;
+		struct meta_broker *n = realloc(img->brokers, cap * sizeof(*n));
+		if (!n)
+			return RN_E_NOMEM;
+		img->brokers = n;
+		img->broker_cap = cap;
+	}
+	memmove(&img->brokers[i + 1], &img->brokers[i],
+		(img->broker_count - i) * sizeof(img->brokers[0]));
+	img->broker_count++;
+	return 0;
+}
+
+static int apply_register(struct meta_image *img, uint64_t index, const struct meta_record *rec)
+{
+	const typeof(rec->u.broker) *b = &rec->u.broker;
+	int rc = check_register(rec, index);
+	if (rc != 0)
+		return rc;
 	bool found;
 	uint32_t i = find_broker(img, b->node_id, &found);
 	if (found && b->broker_epoch < img->brokers[i].epoch)
 		return RN_E_CORRUPT_STATE;
 	if (!found) {
-		if (img->broker_count >= RN_MAX_NODES)
-			return RN_E_CORRUPT_STATE;
-		if (img->broker_count == img->broker_cap) {
-			uint32_t cap = img->broker_cap ? img->broker_cap * 2 : 8;
-			struct meta_broker *n = realloc(img->brokers, cap * sizeof(*n));
-			if (!n)
-				return RN_E_NOMEM;
-			img->brokers = n;
-			img->broker_cap = cap;
-		}
-		memmove(&img->brokers[i + 1], &img->brokers[i],
-			(img->broker_count - i) * sizeof(img->brokers[0]));
-		img->broker_count++;
+		rc = broker_insert(img, i);
+		if (rc != 0)
+			return rc;
 	}
 	struct meta_broker *dst = &img->brokers[i];
 	memset(dst, 0, sizeof(*dst));
@@ -323,7 +356,16 @@ static int apply_register(struct meta_image *img, const struct meta_record *rec)
 	dst->epoch = b->broker_epoch;
 	strcpy(dst->host, b->host);
 	dst->port = b->port;
-	dst->fenced = false;
+	dst->fenced = b->fenced;
+	memcpy(dst->incarnation_id, b->incarnation_id, META_INCARNATION_ID_LEN);
+	strcpy(dst->rack, b->rack);
+	dst->endpoint_count = b->endpoint_count;
+	for (uint32_t e = 0; e < b->endpoint_count; e++) {
+		strcpy(dst->endpoints[e].name, b->endpoints[e].name);
+		strcpy(dst->endpoints[e].host, b->endpoints[e].host);
+		dst->endpoints[e].port = b->endpoints[e].port;
+	}
+	dst->registered_index = b->registered_index ? b->registered_index : index;
 	return 0;
 }
 
@@ -513,36 +555,134 @@ static int apply_remove(struct meta_image *img, const struct meta_record *rec)
 	return 0;
 }
 
+/* Checks a PARTITION_CHANGE's new ISR against the partition's replicas. */
+static bool change_isr_ok(const struct meta_partition *old, const struct meta_record *rec)
+{
+	const typeof(rec->u.partition_change) *pc = &rec->u.partition_change;
+	if (pc->isr_count < 1 || pc->isr_count > old->replica_count)
+		return false;
+	for (uint32_t i = 0; i < pc->isr_count; i++)
+		if (!contains(old->replicas, old->replica_count, pc->isr[i]) ||
+		    contains(pc->isr, i, pc->isr[i]))
+			return false;
+	return true;
+}
+
+static int apply_partition_change(struct meta_image *img, const struct meta_record *rec)
+{
+	const typeof(rec->u.partition_change) *pc = &rec->u.partition_change;
+	bool found;
+	uint32_t ti = find_id(img, pc->topic_id, &found);
+	if (!found)
+		return 0; /* the topic was deleted while the change was in flight */
+	struct meta_topic *t = img->by_id[ti];
+	if (pc->partition < 0 || (uint32_t)pc->partition >= t->partition_count)
+		return RN_E_CORRUPT_STATE;
+	struct meta_partition *old = &t->partitions[pc->partition];
+	if (pc->partition_epoch <= old->partition_epoch)
+		return 0; /* computed from an older state of the partition: stale */
+	struct meta_partition next = *old;
+	if (pc->has_isr) {
+		if (!change_isr_ok(old, rec))
+			return RN_E_CORRUPT_STATE;
+		next.isr_count = pc->isr_count;
+		memcpy(next.isr, pc->isr, pc->isr_count * sizeof(pc->isr[0]));
+	}
+	if (pc->has_leader)
+		next.leader = pc->leader;
+	if (next.leader != META_NO_LEADER && !contains(next.isr, next.isr_count, next.leader))
+		return RN_E_CORRUPT_STATE;
+	if (pc->leader_epoch < old->leader_epoch ||
+	    (next.leader != old->leader && pc->leader_epoch <= old->leader_epoch))
+		return RN_E_CORRUPT_STATE;
+	next.leader_epoch = pc->leader_epoch;
+	next.partition_epoch = pc->partition_epoch;
+	*old = next;
+	return 0;
+}
+
+static int apply_config(struct meta_image *img, const struct meta_record *rec)
+{
+	const typeof(rec->u.config) *c = &rec->u.config;
+	if (!str_fits(c->name, sizeof(c->name)) || !c->name[0] ||
+	    !str_fits(c->value, sizeof(c->value)))
+		return RN_E_CORRUPT_STATE;
+	bool found;
+	uint32_t ti = find_id(img, c->topic_id, &found);
+	if (!found)
+		return 0; /* the topic was deleted while the change was in flight */
+	struct meta_topic *t = img->by_id[ti];
+	uint32_t i = 0;
+	while (i < t->config_count && strcmp(t->configs[i].name, c->name) != 0)
+		i++;
+	if (c->remove) {
+		if (i < t->config_count) {
+			memmove(&t->configs[i], &t->configs[i + 1],
+				(t->config_count - i - 1) * sizeof(t->configs[0]));
+			t->config_count--;
+		}
+		return 0;
+	}
+	if (i == t->config_count) {
+		if (t->config_count >= RN_MAX_CONFIGS_PER_TOPIC)
+			return RN_E_CORRUPT_STATE;
+		struct meta_config_entry *n =
+			realloc(t->configs, ((size_t)t->config_count + 1) * sizeof(*n));
+		if (!n)
+			return RN_E_NOMEM;
+		t->configs = n;
+		t->config_count++;
+		strcpy(t->configs[i].name, c->name);
+	}
+	strcpy(t->configs[i].value, c->value);
+	return 0;
+}
+
+/* Applies one record; index 0 means a snapshot restore (no log entry). */
+static int apply_record(struct meta_image *img, uint64_t index, const struct meta_record *rec)
+{
+	switch (rec->type) {
+	case META_REC_CLUSTER:
+		return apply_cluster(img, rec);
+	case META_REC_REGISTER_BROKER:
+		return apply_register(img, index, rec);
+	case META_REC_FENCE_BROKER:
+		return apply_fence(img, rec);
+	case META_REC_TOPIC:
+		return apply_topic(img, rec);
+	case META_REC_PARTITION:
+		return apply_partition(img, rec);
+	case META_REC_REMOVE_TOPIC:
+		return apply_remove(img, rec);
+	case META_REC_PARTITION_CHANGE:
+		return apply_partition_change(img, rec);
+	case META_REC_CONFIG:
+		return apply_config(img, rec);
+	}
+	return RN_E_INVAL;
+}
+
 int meta_image_apply(struct meta_image *img, uint64_t index, const struct meta_record *rec)
 {
 	if (index <= img->applied)
 		return RN_E_INVAL;
-	int rc;
-	switch (rec->type) {
-	case META_REC_CLUSTER:
-		rc = apply_cluster(img, rec);
-		break;
-	case META_REC_REGISTER_BROKER:
-		rc = apply_register(img, rec);
-		break;
-	case META_REC_FENCE_BROKER:
-		rc = apply_fence(img, rec);
-		break;
-	case META_REC_TOPIC:
-		rc = apply_topic(img, rec);
-		break;
-	case META_REC_PARTITION:
-		rc = apply_partition(img, rec);
-		break;
-	case META_REC_REMOVE_TOPIC:
-		rc = apply_remove(img, rec);
-		break;
-	default:
-		return RN_E_INVAL;
-	}
+	int rc = apply_record(img, index, rec);
 	if (rc == 0)
 		img->applied = index;
 	return rc;
+}
+
+int meta_image_restore_record(struct meta_image *img, const struct meta_record *rec)
+{
+	return apply_record(img, 0, rec);
+}
+
+int meta_image_restore_finish(struct meta_image *img, uint64_t applied_index)
+{
+	if (applied_index < img->applied)
+		return RN_E_INVAL;
+	img->applied = applied_index;
+	return 0;
 }
 
 int meta_image_skip(struct meta_image *img, uint64_t index)
@@ -551,4 +691,149 @@ int meta_image_skip(struct meta_image *img, uint64_t index)
 		return RN_E_INVAL;
 	img->applied = index;
 	return 0;
+}
+
+/* ---- the image as records (snapshots) -------------------------------------- */
+
+enum walk_stage { WALK_CLUSTER, WALK_BROKERS, WALK_TOPICS, WALK_DONE };
+
+static void broker_record(const struct meta_broker *b, struct meta_record *rec)
+{
+	rec->type = META_REC_REGISTER_BROKER;
+	typeof(rec->u.broker) *r = &rec->u.broker;
+	r->node_id = b->node_id;
+	r->broker_epoch = b->epoch;
+	strcpy(r->host, b->host);
+	r->port = b->port;
+	memcpy(r->incarnation_id, b->incarnation_id, META_INCARNATION_ID_LEN);
+	strcpy(r->rack, b->rack);
+	r->endpoint_count = b->endpoint_count;
+	memcpy(r->endpoints, b->endpoints, b->endpoint_count * sizeof(b->endpoints[0]));
+	r->fenced = b->fenced;
+	r->registered_index = b->registered_index;
+}
+
+static void partition_record(const struct meta_topic *t, const struct meta_partition *p,
+			     struct meta_record *rec)
+{
+	rec->type = META_REC_PARTITION;
+	typeof(rec->u.partition) *r = &rec->u.partition;
+	memcpy(r->topic_id, t->id, META_TOPIC_ID_LEN);
+	r->partition = p->partition;
+	r->replica_count = p->replica_count;
+	memcpy(r->replicas, p->replicas, p->replica_count * sizeof(p->replicas[0]));
+	r->isr_count = p->isr_count;
+	memcpy(r->isr, p->isr, p->isr_count * sizeof(p->isr[0]));
+	r->leader = p->leader;
+	r->leader_epoch = p->leader_epoch;
+	r->partition_epoch = p->partition_epoch;
+}
+
+static int topic_record(const struct meta_topic *t, struct meta_record *rec)
+{
+	rec->type = META_REC_TOPIC;
+	strcpy(rec->u.topic.name, t->name);
+	memcpy(rec->u.topic.topic_id, t->id, META_TOPIC_ID_LEN);
+	int rc = configs_dup(t->configs, t->config_count, &rec->u.topic.configs);
+	if (rc != 0)
+		return rc;
+	rec->u.topic.config_count = t->config_count;
+	return 0;
+}
+
+int meta_image_records_next(const struct meta_image *img, struct meta_image_pos *pos,
+			    struct meta_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	if (pos->stage == WALK_CLUSTER) {
+		pos->stage = WALK_BROKERS;
+		pos->i = 0;
+		if (img->cluster_id[0]) {
+			rec->type = META_REC_CLUSTER;
+			strcpy(rec->u.cluster.cluster_id, img->cluster_id);
+			return 1;
+		}
+	}
+	if (pos->stage == WALK_BROKERS) {
+		if (pos->i < img->broker_count) {
+			broker_record(&img->brokers[pos->i++], rec);
+			return 1;
+		}
+		pos->stage = WALK_TOPICS;
+		pos->i = 0;
+		pos->j = 0;
+	}
+	if (pos->stage == WALK_TOPICS) {
+		if (pos->i < img->topic_count) {
+			const struct meta_topic *t = img->by_name[pos->i];
+			uint32_t j = pos->j++;
+			if (pos->j > t->partition_count) {
+				pos->i++;
+				pos->j = 0;
+			}
+			if (j == 0)
+				return topic_record(t, rec) == 0 ? 1 : RN_E_NOMEM;
+			partition_record(t, &t->partitions[j - 1], rec);
+			return 1;
+		}
+		pos->stage = WALK_DONE;
+	}
+	return 0;
+}
+
+/* ---- equality -------------------------------------------------------------- */
+
+static bool brokers_equal(const struct meta_broker *a, const struct meta_broker *b)
+{
+	if (a->node_id != b->node_id || a->epoch != b->epoch || strcmp(a->host, b->host) != 0 ||
+	    a->port != b->port || a->fenced != b->fenced ||
+	    memcmp(a->incarnation_id, b->incarnation_id, META_INCARNATION_ID_LEN) != 0 ||
+	    strcmp(a->rack, b->rack) != 0 || a->endpoint_count != b->endpoint_count ||
+	    a->registered_index != b->registered_index)
+		return false;
+	for (uint32_t i = 0; i < a->endpoint_count; i++)
+		if (strcmp(a->endpoints[i].name, b->endpoints[i].name) != 0 ||
+		    strcmp(a->endpoints[i].host, b->endpoints[i].host) != 0 ||
+		    a->endpoints[i].port != b->endpoints[i].port)
+			return false;
+	return true;
+}
+
+static bool partitions_equal(const struct meta_partition *a, const struct meta_partition *b)
+{
+	return a->partition == b->partition && a->replica_count == b->replica_count &&
+	       memcmp(a->replicas, b->replicas, a->replica_count * sizeof(a->replicas[0])) == 0 &&
+	       a->isr_count == b->isr_count &&
+	       memcmp(a->isr, b->isr, a->isr_count * sizeof(a->isr[0])) == 0 &&
+	       a->leader == b->leader && a->leader_epoch == b->leader_epoch &&
+	       a->partition_epoch == b->partition_epoch;
+}
+
+static bool topics_equal(const struct meta_topic *a, const struct meta_topic *b)
+{
+	if (strcmp(a->name, b->name) != 0 || memcmp(a->id, b->id, META_TOPIC_ID_LEN) != 0 ||
+	    a->partition_count != b->partition_count || a->config_count != b->config_count)
+		return false;
+	for (uint32_t i = 0; i < a->partition_count; i++)
+		if (!partitions_equal(&a->partitions[i], &b->partitions[i]))
+			return false;
+	for (uint32_t i = 0; i < a->config_count; i++)
+		if (strcmp(a->configs[i].name, b->configs[i].name) != 0 ||
+		    strcmp(a->configs[i].value, b->configs[i].value) != 0)
+			return false;
+	return true;
+}
+
+bool meta_image_equal(const struct meta_image *a, const struct meta_image *b)
+{
+	if (strcmp(a->cluster_id, b->cluster_id) != 0 || a->applied != b->applied ||
+	    a->broker_count != b->broker_count || a->topic_count != b->topic_count)
+		return false;
+	for (uint32_t i = 0; i < a->broker_count; i++)
+		if (!brokers_equal(&a->brokers[i], &b->brokers[i]))
+			return false;
+	for (uint32_t i = 0; i < a->topic_count; i++)
+		if (!topics_equal(a->by_name[i], b->by_name[i]))
+			return false;
+	return true;
 }

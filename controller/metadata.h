@@ -31,6 +31,13 @@
 /* Node ids are 0..META_MAX_NODE_ID; -1 marks "no leader". */
 #define META_MAX_NODE_ID 0x7fffffff
 #define META_NO_LEADER (-1)
+/* Length of a broker incarnation id (random bytes chosen at each start). */
+#define META_INCARNATION_ID_LEN 16u
+/* Longest rack name a broker may announce. */
+#define META_MAX_RACK_LEN 255u
+/* Listeners a broker may announce, and the longest listener name. */
+#define META_MAX_ENDPOINTS 8u
+#define META_MAX_LISTENER_NAME_LEN 63u
 
 enum meta_record_type {
 	META_REC_CLUSTER = 1,
@@ -39,6 +46,15 @@ enum meta_record_type {
 	META_REC_TOPIC,
 	META_REC_PARTITION,
 	META_REC_REMOVE_TOPIC,
+	META_REC_PARTITION_CHANGE,
+	META_REC_CONFIG,
+};
+
+/* A named listener of a broker (for example "CLIENT" or "CONTROLLER"). */
+struct meta_endpoint {
+	char name[META_MAX_LISTENER_NAME_LEN + 1];
+	char host[RN_MAX_ADDRESS_LEN + 1];
+	int32_t port;
 };
 
 /* A topic configuration override (key and value), e.g. retention.ms=3600000. */
@@ -54,14 +70,28 @@ struct meta_record {
 		struct {
 			char cluster_id[META_CLUSTER_ID_MAX_LEN + 1];
 		} cluster;
-		/* A broker (re)registers: its address and the epoch of this start.
-		 * Registration also unfences it. */
+		/* A broker (re)registers: the address clients use (host, port),
+		 * the epoch of this start, and the broker's fenced state from now
+		 * on.  Brokers registered through the lifecycle
+		 * (controller/lifecycle.h) start fenced and are unfenced once
+		 * they have caught up with the metadata log; older records
+		 * (fenced false) register an unfenced broker.
+		 * registered_index is 0 in log records, where the image uses the
+		 * index of the entry carrying the record; snapshots carry the
+		 * original index there so that a rebuilt image is equal. */
 		struct {
 			int32_t node_id;
 			int64_t broker_epoch;
 			char host[RN_MAX_ADDRESS_LEN + 1];
 			int32_t port;
+			uint8_t incarnation_id[META_INCARNATION_ID_LEN];
+			char rack[META_MAX_RACK_LEN + 1]; /* "" when not given */
+			uint32_t endpoint_count;
+			struct meta_endpoint endpoints[META_MAX_ENDPOINTS];
+			bool fenced;
+			uint64_t registered_index;
 		} broker;
+		/* Fences (fenced true) or unfences a registered broker. */
 		struct {
 			int32_t node_id;
 			bool fenced;
@@ -90,6 +120,29 @@ struct meta_record {
 		struct {
 			uint8_t topic_id[META_TOPIC_ID_LEN];
 		} remove_topic;
+		/* Changes an existing partition: only the fields marked present
+		 * change; both epochs are the new absolute values.  A change
+		 * whose partition_epoch is not above the partition's current one
+		 * was computed from an older state and is ignored. */
+		struct {
+			uint8_t topic_id[META_TOPIC_ID_LEN];
+			int32_t partition;
+			bool has_leader;
+			int32_t leader; /* META_NO_LEADER: offline */
+			bool has_isr;
+			uint32_t isr_count;
+			int32_t isr[RN_MAX_REPLICATION_FACTOR];
+			int32_t leader_epoch;
+			int32_t partition_epoch;
+		} partition_change;
+		/* Sets (remove false) or removes (remove true) one topic config
+		 * override. */
+		struct {
+			uint8_t topic_id[META_TOPIC_ID_LEN];
+			char name[RN_MAX_CONFIG_VALUE_LEN + 1];
+			char value[RN_MAX_CONFIG_VALUE_LEN + 1];
+			bool remove;
+		} config;
 	} u;
 };
 
@@ -119,6 +172,13 @@ struct meta_broker {
 	char host[RN_MAX_ADDRESS_LEN + 1];
 	int32_t port;
 	bool fenced;
+	uint8_t incarnation_id[META_INCARNATION_ID_LEN];
+	char rack[META_MAX_RACK_LEN + 1]; /* "" when not given */
+	uint32_t endpoint_count;
+	struct meta_endpoint endpoints[META_MAX_ENDPOINTS];
+	/* The log index of the registration record: a broker whose applied
+	 * metadata index reaches it has caught up with its own registration. */
+	uint64_t registered_index;
 };
 
 struct meta_image;
@@ -134,11 +194,13 @@ void meta_image_free(struct meta_image *img);
  * Validation and effects:
  *   CLUSTER          sets the cluster id; a different id than the one
  *                    already set is RN_E_CORRUPT_STATE
- *   REGISTER_BROKER  adds or updates the broker and unfences it; node_id
- *                    outside 0..META_MAX_NODE_ID, an empty host, a port
- *                    outside 1..65535 or an epoch lower than the registered
- *                    one is RN_E_CORRUPT_STATE; more than RN_MAX_NODES
- *                    brokers is RN_E_CORRUPT_STATE
+ *   REGISTER_BROKER  adds or replaces the broker, fenced as the record
+ *                    says; node_id outside 0..META_MAX_NODE_ID, an empty
+ *                    host, a port outside 1..65535 (also in endpoints),
+ *                    more than META_MAX_ENDPOINTS endpoints, a
+ *                    registered_index above `index`, or an epoch lower
+ *                    than the registered one is RN_E_CORRUPT_STATE; more
+ *                    than RN_MAX_NODES brokers is RN_E_CORRUPT_STATE
  *   FENCE_BROKER     sets the fenced flag of a registered broker
  *                    (unknown broker: RN_E_CORRUPT_STATE)
  *   TOPIC            adds a topic; an invalid name, a name or id already in
@@ -154,6 +216,20 @@ void meta_image_free(struct meta_image *img);
  *   REMOVE_TOPIC     removes the topic; removing an unknown id changes
  *                    nothing and returns 0, because two deletions of the same
  *                    topic may race to the log
+ *   PARTITION_CHANGE changes the present fields of an existing partition.
+ *                    An unknown topic id is ignored (the topic was deleted
+ *                    while the change was in flight), and so is a
+ *                    partition_epoch not above the current one (the change
+ *                    was computed from an older state).  A partition out
+ *                    of range, an ISR that is empty, duplicated or not
+ *                    made of replicas, a leader that is not in the
+ *                    resulting ISR (or -1), a lower leader_epoch, or a
+ *                    new leader without a higher leader_epoch is
+ *                    RN_E_CORRUPT_STATE
+ *   CONFIG           sets or removes one override of a topic; an unknown
+ *                    topic id is ignored (deleted meanwhile); an empty or
+ *                    too long name or value, or an override beyond
+ *                    RN_MAX_CONFIGS_PER_TOPIC, is RN_E_CORRUPT_STATE
  * Returns 0, RN_E_INVAL (index not above the last applied index, or an unknown
  * record type), RN_E_CORRUPT_STATE (above; the image is unchanged) or
  * RN_E_NOMEM (the image is unchanged).
@@ -190,6 +266,38 @@ uint64_t meta_image_applied_index(const struct meta_image *img);
  * [a-zA-Z0-9._-], and neither "." nor "..".  On false, *why (if why is not
  * NULL) points to a static sentence saying what is wrong. */
 bool meta_topic_name_valid(const char *name, const char **why);
+
+/*
+ * Rebuilding an image from a snapshot (wire/meta_codec.h).  A snapshot holds
+ * the records that recreate the image; meta_image_records walks them and
+ * meta_image_restore_record/meta_image_restore_finish put them back.
+ *
+ * meta_image_records_next fills *rec with the next record of the image
+ * (CLUSTER if set, REGISTER_BROKER per broker with its fenced state and
+ * registered_index, then per topic in name order: TOPIC followed by one
+ * PARTITION per partition).  *pos starts at {0} and is opaque.  The record
+ * may own memory (a TOPIC's configs): free it with
+ * meta_record_free_contents.  The image must not change during the walk.
+ * Returns 1 (a record), 0 (no more records) or RN_E_NOMEM.
+ */
+struct meta_image_pos {
+	uint32_t stage, i, j;
+};
+int meta_image_records_next(const struct meta_image *img, struct meta_image_pos *pos,
+			    struct meta_record *rec);
+
+/* Applies a snapshot record to an image being rebuilt: the checks of
+ * meta_image_apply, without touching the applied index.  Returns what
+ * meta_image_apply returns. */
+int meta_image_restore_record(struct meta_image *img, const struct meta_record *rec);
+
+/* Ends a rebuild: the image's applied index becomes applied_index.
+ * Returns 0 or RN_E_INVAL (applied_index below the current one). */
+int meta_image_restore_finish(struct meta_image *img, uint64_t applied_index);
+
+/* True when a and b hold the same cluster id, brokers (every field),
+ * topics, partitions, configs and applied index. */
+bool meta_image_equal(const struct meta_image *a, const struct meta_image *b);
 
 /* Frees what a record owns (the configs of a TOPIC record) and zeroes those
  * fields; the record itself is the caller's.  NULL is fine. */

@@ -33,4 +33,36 @@ int meta_record_encode(const struct meta_record *rec, uint8_t **buf, size_t *len
  */
 int meta_record_decode(const uint8_t *buf, size_t len, struct meta_record *out);
 
+/*
+ * A snapshot of the metadata image: the records that rebuild it, so that a
+ * node whose log prefix was truncated can start from the snapshot instead.
+ * Layout (integers big-endian):
+ *   magic "RNMS" (4 bytes), format version (u32, META_SNAPSHOT_VERSION),
+ *   applied index (u64), record count (u32),
+ *   per record: length (u32) then one MetadataRecord,
+ *   CRC32C (u32) of every byte before it.
+ */
+#define META_SNAPSHOT_VERSION 1u
+/* The largest snapshot encoded or decoded; it must travel in one Raft
+ * message, so it stays well below RN_MAX_FRAME_BYTES. */
+#define META_SNAPSHOT_MAX_BYTES (48u * 1024u * 1024u)
+
+/*
+ * Encodes the image.
+ *   buf, len  receive a malloc'd buffer the caller frees with free()
+ * Returns 0, RN_E_FULL (the snapshot would exceed META_SNAPSHOT_MAX_BYTES),
+ * RN_E_INVAL (a record of the image does not encode) or RN_E_NOMEM.
+ */
+int meta_snapshot_encode(const struct meta_image *img, uint8_t **buf, size_t *len);
+
+/*
+ * Decodes a snapshot into a fresh image equal to the one encoded, with its
+ * applied index restored.
+ *   out  receives the image; the caller frees it with meta_image_free
+ * Returns 0, RN_E_CORRUPT_STATE (bad magic, version, CRC, length or record,
+ * or records that do not rebuild a consistent image) or RN_E_NOMEM; on
+ * error *out is NULL.
+ */
+int meta_snapshot_decode(const uint8_t *buf, size_t len, struct meta_image **out);
+
 #endif

@@ -339,6 +339,155 @@ TEST(config_table_defaults_are_valid_and_sorted)
 	CHECK_EQ_INT(controller_config_lookup(NULL, "bogus", &value, &source), RN_E_NOT_FOUND);
 }
 
+/* An image with one unfenced broker per entry of racks (ids 1..n). */
+static struct meta_image *image_with_racks(const char *const *racks, int32_t n)
+{
+	struct meta_image *img;
+	RN_ASSERT(meta_image_new(&img) == 0);
+	for (int32_t id = 1; id <= n; id++) {
+		struct meta_record r = { .type = META_REC_REGISTER_BROKER };
+		r.u.broker.node_id = id;
+		r.u.broker.broker_epoch = 1;
+		strcpy(r.u.broker.host, "localhost");
+		r.u.broker.port = 9000 + id;
+		strcpy(r.u.broker.rack, racks[id - 1]);
+		RN_ASSERT(meta_image_apply(img, (uint64_t)id, &r) == 0);
+	}
+	return img;
+}
+
+static uint32_t racks_of(const struct meta_record *rec, const char *const *racks)
+{
+	uint32_t distinct = 0;
+	for (uint32_t j = 0; j < rec->u.partition.replica_count; j++) {
+		bool seen = false;
+		for (uint32_t k = 0; k < j; k++)
+			seen = seen || strcmp(racks[rec->u.partition.replicas[k] - 1],
+					      racks[rec->u.partition.replicas[j] - 1]) == 0;
+		distinct += !seen;
+	}
+	return distinct;
+}
+
+TEST(placement_spreads_replicas_over_racks_and_balances_leaders)
+{
+	/* Racks given out of order on purpose: node ids alone would put
+	 * neighbours on one rack. */
+	static const char *const racks[6] = { "a", "a", "b", "b", "c", "c" };
+	struct meta_image *img = image_with_racks(racks, 6);
+	for (uint64_t random = 0; random < 12; random++) {
+		struct create_topic_req req = { .name = "racked", .partitions = 12,
+						.replication_factor = 3 };
+		struct meta_record *recs;
+		uint32_t count;
+		CHECK_OK(controller_plan_create_topic(img, &req, topic_id, random * 0x100000001ull,
+						      &recs, &count, NULL, 0));
+		int leaders[7] = { 0 }, replicas[7] = { 0 };
+		for (uint32_t i = 1; i < count; i++) {
+			CHECK_EQ_INT(racks_of(&recs[i], racks), 3); /* one replica per rack */
+			leaders[recs[i].u.partition.leader]++;
+			for (uint32_t j = 0; j < 3; j++)
+				replicas[recs[i].u.partition.replicas[j]]++;
+		}
+		for (int b = 1; b <= 6; b++) {
+			CHECK_EQ_INT(leaders[b], 2);
+			CHECK_EQ_INT(replicas[b], 6);
+		}
+		controller_records_free(recs, count);
+	}
+	meta_image_free(img);
+}
+
+TEST(placement_uses_every_rack_before_repeating_one)
+{
+	/* Three brokers on rack a, one on rack b: every partition of
+	 * replication factor 2 still spans both racks. */
+	static const char *const racks[4] = { "a", "a", "a", "b" };
+	struct meta_image *img = image_with_racks(racks, 4);
+	for (uint64_t random = 0; random < 8; random++) {
+		struct create_topic_req req = { .name = "uneven", .partitions = 8,
+						.replication_factor = 2 };
+		struct meta_record *recs;
+		uint32_t count;
+		CHECK_OK(controller_plan_create_topic(img, &req, topic_id, random * 0x100000001ull,
+						      &recs, &count, NULL, 0));
+		int leaders[5] = { 0 };
+		for (uint32_t i = 1; i < count; i++) {
+			CHECK_EQ_INT(racks_of(&recs[i], racks), 2);
+			leaders[recs[i].u.partition.leader]++;
+		}
+		for (int b = 1; b <= 4; b++)
+			CHECK_EQ_INT(leaders[b], 2);
+		controller_records_free(recs, count);
+	}
+	/* Replication factor 4 over 2 racks: both racks, no broker twice. */
+	struct create_topic_req req = { .name = "all", .partitions = 4, .replication_factor = 4 };
+	struct meta_record *recs;
+	uint32_t count;
+	CHECK_OK(controller_plan_create_topic(img, &req, topic_id, 3, &recs, &count, NULL, 0));
+	for (uint32_t i = 1; i < count; i++)
+		CHECK_EQ_INT(racks_of(&recs[i], racks), 2);
+	controller_records_free(recs, count);
+	meta_image_free(img);
+}
+
+TEST(alter_configs_validates_and_applies)
+{
+	struct meta_image *img = image_with_brokers(2, 0);
+	struct create_topic_req req = { .name = "cfg", .partitions = 1, .replication_factor = 2 };
+	struct meta_record *recs;
+	uint32_t count;
+	CHECK_OK(controller_plan_create_topic(img, &req, topic_id, 0, &recs, &count, NULL, 0));
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+
+	struct controller_config_change ch[2] = { { "retention.ms", "5000" },
+						  { "min.insync.replicas", "2" } };
+	char why[512] = "";
+	CHECK_OK(controller_plan_alter_configs(img, "cfg", ch, 2, &recs, &count, why, sizeof(why)));
+	CHECK_EQ_INT(count, 2);
+	CHECK_EQ_INT(recs[0].type, META_REC_CONFIG);
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+	const struct meta_topic *t = meta_image_topic_by_name(img, "cfg");
+	CHECK_EQ_STR(meta_topic_config(t, "retention.ms"), "5000");
+	CHECK_EQ_STR(meta_topic_config(t, "min.insync.replicas"), "2");
+
+	/* Removing an override brings the default back. */
+	struct controller_config_change rm = { "retention.ms", NULL };
+	CHECK_OK(controller_plan_alter_configs(img, "cfg", &rm, 1, &recs, &count, NULL, 0));
+	CHECK(recs[0].u.config.remove);
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+	const char *value, *source;
+	CHECK_OK(controller_config_lookup(t, "retention.ms", &value, &source));
+	CHECK_EQ_STR(source, "default");
+
+	/* min.insync.replicas above the replication factor is refused. */
+	struct controller_config_change bad = { "min.insync.replicas", "3" };
+	CHECK_EQ_INT(controller_plan_alter_configs(img, "cfg", &bad, 1, &recs, &count, why,
+						   sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	CHECK(strstr(why, "min.insync.replicas") != NULL);
+	CHECK(recs == NULL && count == 0);
+	struct controller_config_change unknown = { "no.such.key", "1" };
+	CHECK_EQ_INT(controller_plan_alter_configs(img, "cfg", &unknown, 1, &recs, &count, why,
+						   sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	CHECK(strstr(why, "unknown topic config") != NULL);
+	struct controller_config_change twice[2] = { { "segment.ms", "1" }, { "segment.ms", "2" } };
+	CHECK_EQ_INT(controller_plan_alter_configs(img, "cfg", twice, 2, &recs, &count, why,
+						   sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	CHECK_EQ_INT(controller_plan_alter_configs(img, "cfg", ch, 0, &recs, &count, NULL, 0),
+		     RN_E_INVALID_CONFIG);
+	CHECK_EQ_INT(controller_plan_alter_configs(img, "nope", ch, 1, &recs, &count, why,
+						   sizeof(why)),
+		     RN_E_UNKNOWN_TOPIC_OR_PARTITION);
+	CHECK(strstr(why, "\"nope\" does not exist") != NULL);
+	meta_image_free(img);
+}
+
 int main(int argc, char **argv)
 {
 	return harness_run(argc, argv);
