@@ -276,13 +276,19 @@ static void describe_text(const struct runnel_topic_info *t)
 	}
 	printf("Topic: %s\tPartitions: %zu\tReplicationFactor: %zu\n", t->name, t->partition_count,
 	       t->partition_count ? t->partitions[0].replica_count : (size_t)0);
+	if (t->config_count > 0)
+		printf("Configs:\n");
 	for (size_t i = 0; i < t->config_count; i++)
 		printf("  %s=%s (%s)\n", t->configs[i].name, t->configs[i].value, t->configs[i].source);
-	for (int c = 0; c < DESCRIBE_COLUMNS; c++)
-		printf(c + 1 < DESCRIBE_COLUMNS ? "%-*s  " : "%-*s\n", width[c], heads[c]);
-	for (size_t r = 0; r < rows; r++)
-		for (int c = 0; c < DESCRIBE_COLUMNS; c++)
-			printf(c + 1 < DESCRIBE_COLUMNS ? "%-*s  " : "%-*s\n", width[c], cells[r][c]);
+	/* The last column is not padded, so lines carry no trailing blanks. */
+	for (int c = 0; c + 1 < DESCRIBE_COLUMNS; c++)
+		printf("%-*s  ", width[c], heads[c]);
+	printf("%s\n", heads[DESCRIBE_COLUMNS - 1]);
+	for (size_t r = 0; r < rows; r++) {
+		for (int c = 0; c + 1 < DESCRIBE_COLUMNS; c++)
+			printf("%-*s  ", width[c], cells[r][c]);
+		printf("%s\n", cells[r][DESCRIBE_COLUMNS - 1]);
+	}
 	free(cells);
 }
 

@@ -207,8 +207,8 @@ fail_alloc:
 	return NULL;
 }
 
-int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
-		conn_response_cb cb, void *opaque)
+int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		      int64_t deadline_ms, conn_response_cb cb, void *opaque)
 {
 	Runnel__RequestHeader hdr = RUNNEL__REQUEST_HEADER__INIT;
 	hdr.api_key = api_key;
@@ -217,8 +217,7 @@ int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t
 	hdr.client_id = c->client_id;
 	req->header = &hdr;
 	RN_ASSERT((int32_t)req->body_case == api_key + 100);
-	int64_t deadline = rn_mono_ms() + c->cfg.request_timeout_ms;
-	int rc = conn_send(cn, req, deadline, cb, opaque);
+	int rc = conn_send(cn, req, deadline_ms, cb, opaque);
 	req->header = NULL;
 	if (rc == 0) {
 		/* Correlation ids stay positive; wrapping is harmless because
@@ -226,6 +225,13 @@ int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t
 		c->next_correlation_id = c->next_correlation_id == INT32_MAX ? 1 : c->next_correlation_id + 1;
 	}
 	return rc;
+}
+
+int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		conn_response_cb cb, void *opaque)
+{
+	return client_send_until(c, cn, req, api_key, rn_mono_ms() + c->cfg.request_timeout_ms, cb,
+				 opaque);
 }
 
 int client_poll(struct client *c, int timeout_ms)
@@ -305,11 +311,14 @@ static int request_on_conn(struct client *c, struct conn *cn, Runnel__Request *r
 	int rc = wait_sendable(c, cn, deadline, wait_reconnect);
 	if (rc != 0)
 		return rc;
-	rc = client_send(c, cn, req, api_key, sync_cb, &w);
+	/* The caller's deadline bounds the request too, unless the usual
+	 * request timeout comes first. */
+	int64_t due = rn_mono_ms() + c->cfg.request_timeout_ms;
+	rc = client_send_until(c, cn, req, api_key, due < deadline ? due : deadline, sync_cb, &w);
 	if (rc != 0)
 		return client_fail(c, rc, "cannot send to %s:%s: %s", cn->host, cn->port, rn_strerror(rc));
-	/* The request's own deadline (request_timeout_ms) always ends this
-	 * loop, because conn_check_timeouts fails it then. */
+	/* The request's deadline always ends this loop, because
+	 * conn_check_timeouts fails it then. */
 	while (!w.done)
 		client_poll(c, 1000);
 	if (w.err != 0 && !w.resp)
@@ -481,6 +490,52 @@ static int update_topic(struct client *c, const Runnel__TopicMetadata *tm)
 	return 0;
 }
 
+/* Updates the cache from a metadata response.  Returns 0 or RN_E_NOMEM. */
+static int apply_metadata(struct client *c, const Runnel__MetadataResponse *md)
+{
+	int rc = update_brokers(c, md);
+	for (size_t i = 0; rc == 0 && i < md->n_topics; i++)
+		rc = update_topic(c, md->topics[i]);
+	if (rc == 0)
+		c->metadata_version++;
+	return rc;
+}
+
+static void metadata_async_cb(void *opaque, int err, Runnel__Response *resp)
+{
+	struct client *c = opaque;
+	c->metadata_inflight = 0;
+	if (err == 0 && resp->body_case == RUNNEL__RESPONSE__BODY_METADATA)
+		apply_metadata(c, resp->metadata);
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
+}
+
+int client_metadata_refresh_async(struct client *c, const char *const *topics, size_t n)
+{
+	int32_t ids[2 * RN_MAX_NODES + RUNNEL_MAX_BOOTSTRAP_SERVERS];
+	if (c->metadata_inflight)
+		return 0;
+	Runnel__MetadataRequest mr = RUNNEL__METADATA_REQUEST__INIT;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	mr.n_topics = n;
+	mr.topics = (char **)topics;
+	req.body_case = RUNNEL__REQUEST__BODY_METADATA;
+	req.metadata = &mr;
+	size_t count = any_candidates(c, ids, RN_ARRAY_LEN(ids));
+	int64_t now = rn_mono_ms();
+	for (size_t i = 0; i < count; i++) {
+		struct conn *cn = client_conn(c, ids[i]);
+		if (!cn || conn_ensure(cn, now) != 0 || !conn_can_send(cn))
+			continue;
+		if (client_send(c, cn, &req, RUNNEL__API_KEY__API_METADATA, metadata_async_cb, c) == 0) {
+			c->metadata_inflight = 1;
+			return 0;
+		}
+	}
+	return RN_E_AGAIN;
+}
+
 int client_metadata_refresh(struct client *c, const char *const *topics, size_t n, int all,
 			    Runnel__Response **keep)
 {
@@ -496,10 +551,7 @@ int client_metadata_refresh(struct client *c, const char *const *topics, size_t 
 					 c->cfg.metadata_timeout_ms);
 	if (rc != 0)
 		return rc;
-	const Runnel__MetadataResponse *md = resp->metadata;
-	rc = update_brokers(c, md);
-	for (size_t i = 0; rc == 0 && i < md->n_topics; i++)
-		rc = update_topic(c, md->topics[i]);
+	rc = apply_metadata(c, resp->metadata);
 	if (rc == 0 && keep) {
 		*keep = resp;
 		return 0;

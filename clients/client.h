@@ -59,6 +59,9 @@ struct client {
 	size_t conn_count;
 	void *pollfds; /* struct pollfd[conn_count], reused */
 	int32_t next_correlation_id;
+	/* Bumped each time a metadata response updates the cache. */
+	uint64_t metadata_version;
+	int metadata_inflight; /* an asynchronous refresh is waiting */
 	int interrupted; /* poll() returned EINTR (a signal arrived) */
 	int last_error;
 	char errmsg[1024];
@@ -93,6 +96,11 @@ struct conn *client_conn(struct client *c, int32_t node_id);
 int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
 		conn_response_cb cb, void *opaque);
 
+/* As client_send, with the response due by deadline_ms (monotonic) instead
+ * of request_timeout_ms from now. */
+int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		      int64_t deadline_ms, conn_response_cb cb, void *opaque);
+
 /* Waits up to timeout_ms for socket events and handles them (responses
  * call their callbacks), then enforces request timeouts.  Returns 0; sets
  * c->interrupted when a signal cut the wait short. */
@@ -118,6 +126,15 @@ int client_request_any_sync(struct client *c, Runnel__Request *req, int32_t api_
  */
 int client_metadata_refresh(struct client *c, const char *const *topics, size_t n, int all,
 			    Runnel__Response **keep);
+
+/*
+ * Starts a metadata request for topics[0..n) without waiting: the response
+ * updates the cache (and metadata_version) from inside client_poll.  Does
+ * nothing while one is already in flight.  Returns 0 (sent, or already in
+ * flight), or RN_E_AGAIN when no node can take a request right now.  The
+ * topic names are copied into the request before this returns.
+ */
+int client_metadata_refresh_async(struct client *c, const char *const *topics, size_t n);
 
 /* The cached metadata of a topic, or NULL. */
 const struct client_topic *client_topic_find(const struct client *c, const char *name);

@@ -25,6 +25,7 @@ struct cpart {
 	int need_resolve;       /* pending must be turned into an offset */
 	struct runnel_position pending;
 	int fetching;
+	int resolving; /* a ListOffsets for pending is in flight */
 	uint32_t gen; /* bumped by seeks: answers to older fetches are dropped */
 	int64_t retry_at_ms;
 	int32_t max_bytes;
@@ -44,8 +45,9 @@ struct runnel_consumer {
 	int64_t next_metadata_ms;
 };
 
-/* One Fetch request in flight. */
-struct fetch_inflight {
+/* One Fetch or ListOffsets request in flight: the partitions it covers,
+ * each with the seek generation it was sent for. */
+struct request_inflight {
 	struct runnel_consumer *c;
 	size_t count;
 	struct {
@@ -185,6 +187,7 @@ static void seek_part(struct cpart *p, struct runnel_position pos)
 {
 	p->gen++;
 	p->fetching = 0;
+	p->resolving = 0;
 	fetchbuf_clear(&p->fb);
 	p->retry_at_ms = 0;
 	if (pos.kind == RUNNEL_POS_OFFSET) {
@@ -309,16 +312,69 @@ static int64_t list_offsets_query(const struct cpart *p)
 	}
 }
 
-/* Resolves, with one synchronous ListOffsets request, the pending positions
- * of the partitions led by leader. */
+/* The partition an in-flight request item refers to, if no seek has
+ * happened since it was sent. */
+static struct cpart *inflight_part(struct runnel_consumer *c, size_t part, uint32_t gen)
+{
+	struct cpart *p = &c->parts[part];
+	return p->gen == gen ? p : NULL;
+}
+
+static const Runnel__ListOffsetsPartitionResult *find_offset(const Runnel__ListOffsetsResponse *lr,
+							     const struct cpart *p)
+{
+	for (size_t t = 0; t < lr->n_topics; t++) {
+		const Runnel__ListOffsetsTopicResult *tr = lr->topics[t];
+		if (strcmp(tr->name, p->topic) != 0)
+			continue;
+		for (size_t k = 0; k < tr->n_partitions; k++)
+			if (tr->partitions[k]->partition == p->partition)
+				return tr->partitions[k];
+	}
+	return NULL;
+}
+
+static void list_offsets_cb(void *opaque, int err, Runnel__Response *resp)
+{
+	struct request_inflight *fl = opaque;
+	struct runnel_consumer *c = fl->c;
+	int64_t now = rn_mono_ms();
+	if (err == 0 && resp->body_case != RUNNEL__RESPONSE__BODY_LIST_OFFSETS)
+		err = RN_E_MALFORMED_FRAME;
+	for (size_t i = 0; i < fl->count; i++) {
+		struct cpart *p = inflight_part(c, fl->items[i].part, fl->items[i].gen);
+		if (!p)
+			continue;
+		p->resolving = 0;
+		const Runnel__ListOffsetsPartitionResult *r = err ? NULL : find_offset(resp->list_offsets, p);
+		if (r)
+			apply_offset(c, p, r, now);
+		else
+			part_error(c, p, err ? err : RN_E_UNKNOWN_SERVER_ERROR,
+				   resp ? resp->error_message : NULL, now);
+	}
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
+	free(fl);
+}
+
+/* Asks leader, with one ListOffsets request, for the pending positions of
+ * the partitions idx[0..n); the answer arrives through client_poll. */
 static void resolve_leader(struct runnel_consumer *c, int32_t leader, size_t *idx, size_t n)
 {
+	struct conn *cn = client_conn(&c->client, leader);
+	if (!cn) {
+		c->need_metadata = 1;
+		return;
+	}
+	if (conn_ensure(cn, rn_mono_ms()) != 0 || !conn_can_send(cn))
+		return;
 	Runnel__ListOffsetsPartition *lp = calloc(n, sizeof(*lp));
 	Runnel__ListOffsetsPartition **lpp = calloc(n, sizeof(*lpp));
 	Runnel__ListOffsetsTopic *lt = calloc(n, sizeof(*lt));
 	Runnel__ListOffsetsTopic **ltp = calloc(n, sizeof(*ltp));
-	Runnel__Response *resp = NULL;
-	if (!lp || !lpp || !lt || !ltp)
+	struct request_inflight *fl = malloc(sizeof(*fl) + n * sizeof(fl->items[0]));
+	if (!lp || !lpp || !lt || !ltp || !fl)
 		goto out;
 	/* One topic entry per partition keeps this simple; the node accepts
 	 * repeated topic names. */
@@ -334,7 +390,11 @@ static void resolve_leader(struct runnel_consumer *c, int32_t leader, size_t *id
 		lt[i].n_partitions = 1;
 		lt[i].partitions = &lpp[i];
 		ltp[i] = &lt[i];
+		fl->items[i].part = idx[i];
+		fl->items[i].gen = p->gen;
 	}
+	fl->c = c;
+	fl->count = n;
 	Runnel__ListOffsetsRequest lr = RUNNEL__LIST_OFFSETS_REQUEST__INIT;
 	lr.replica_id = -1;
 	lr.n_topics = n;
@@ -342,26 +402,13 @@ static void resolve_leader(struct runnel_consumer *c, int32_t leader, size_t *id
 	Runnel__Request req = RUNNEL__REQUEST__INIT;
 	req.body_case = RUNNEL__REQUEST__BODY_LIST_OFFSETS;
 	req.list_offsets = &lr;
-	int rc = client_request_sync(&c->client, leader, &req, RUNNEL__API_KEY__API_LIST_OFFSETS, &resp,
-				     c->client.cfg.request_timeout_ms);
-	int64_t now = rn_mono_ms();
-	for (size_t i = 0; i < n; i++) {
-		struct cpart *p = &c->parts[idx[i]];
-		const Runnel__ListOffsetsPartitionResult *r = NULL;
-		for (size_t t = 0; rc == 0 && !r && t < resp->list_offsets->n_topics; t++) {
-			const Runnel__ListOffsetsTopicResult *tr = resp->list_offsets->topics[t];
-			for (size_t k = 0; strcmp(tr->name, p->topic) == 0 && k < tr->n_partitions; k++)
-				if (tr->partitions[k]->partition == p->partition)
-					r = tr->partitions[k];
-		}
-		if (r)
-			apply_offset(c, p, r, now);
-		else
-			part_error(c, p, rc != 0 ? rc : RN_E_UNKNOWN_SERVER_ERROR, NULL, now);
-	}
+	if (client_send(&c->client, cn, &req, RUNNEL__API_KEY__API_LIST_OFFSETS, list_offsets_cb, fl) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		c->parts[idx[i]].resolving = 1;
+	fl = NULL;
 out:
-	if (resp)
-		runnel__response__free_unpacked(resp, NULL);
+	free(fl);
 	free(ltp);
 	free(lt);
 	free(lpp);
@@ -381,7 +428,7 @@ static void for_each_leader(struct runnel_consumer *c, int want_resolve, int64_t
 		goto out;
 	for (size_t i = 0; i < c->part_count; i++) {
 		struct cpart *p = &c->parts[i];
-		int due = want_resolve ? p->need_resolve
+		int due = want_resolve ? p->need_resolve && !p->resolving
 				       : !p->need_resolve && !p->fetching && fetchbuf_empty(&p->fb);
 		if (!due || p->retry_at_ms > now)
 			continue;
@@ -413,7 +460,7 @@ out:
 	free(idx);
 }
 
-static struct cpart *fetch_item(struct fetch_inflight *fl, const char *topic, int32_t partition)
+static struct cpart *fetch_item(struct request_inflight *fl, const char *topic, int32_t partition)
 {
 	for (size_t i = 0; i < fl->count; i++) {
 		struct cpart *p = &fl->c->parts[fl->items[i].part];
@@ -448,7 +495,7 @@ static void apply_fetch(struct runnel_consumer *c, struct cpart *p, Runnel__Fetc
 
 static void fetch_response_cb(void *opaque, int err, Runnel__Response *resp)
 {
-	struct fetch_inflight *fl = opaque;
+	struct request_inflight *fl = opaque;
 	struct runnel_consumer *c = fl->c;
 	int64_t now = rn_mono_ms();
 	if (err == 0 && resp->body_case != RUNNEL__RESPONSE__BODY_FETCH)
@@ -499,7 +546,7 @@ static void fetch_leader(struct runnel_consumer *c, int32_t leader, size_t *idx,
 	Runnel__FetchPartition **fpp = calloc(n, sizeof(*fpp));
 	Runnel__FetchTopic *ft = calloc(n, sizeof(*ft));
 	Runnel__FetchTopic **ftp = calloc(n, sizeof(*ftp));
-	struct fetch_inflight *fl = malloc(sizeof(*fl) + n * sizeof(fl->items[0]));
+	struct request_inflight *fl = malloc(sizeof(*fl) + n * sizeof(fl->items[0]));
 	if (!fp || !fpp || !ft || !ftp || !fl)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -644,7 +691,8 @@ static void consumer_step(struct runnel_consumer *c)
 		const char **names = malloc((c->part_count ? c->part_count : 1) * sizeof(*names));
 		for (size_t i = 0; names && i < c->part_count; i++)
 			names[n++] = c->parts[i].topic;
-		if (names && client_metadata_refresh(&c->client, names, n, 0, NULL) == 0)
+		/* The answer updates the leaders from inside client_poll. */
+		if (names && client_metadata_refresh_async(&c->client, names, n) == 0)
 			c->need_metadata = 0;
 		free(names);
 		c->next_metadata_ms = rn_mono_ms() + c->cfg.retry_backoff_ms;

@@ -28,8 +28,13 @@ struct runnel_producer {
 	size_t done_records;
 	int need_metadata;
 	int64_t next_metadata_ms;
+	/* Metadata versions: the one a refresh will produce, the last applied. */
+	uint64_t metadata_wanted, metadata_seen;
 	int flushing;
 	int in_callbacks;
+	/* Why records are waiting: the last retriable failure, quoted when
+	 * they finally time out. */
+	char cause[1152];
 };
 
 /* One Produce request in flight: the batches it carries. */
@@ -137,6 +142,8 @@ static void finish_batch(struct runnel_producer *p, struct accum_batch *b, int e
 static void retry_or_fail(struct runnel_producer *p, struct accum_batch *b, int err, int64_t now)
 {
 	p->need_metadata = 1;
+	if (!p->cause[0])
+		snprintf(p->cause, sizeof(p->cause), "%s", rn_strerror(err));
 	if (b->attempts >= p->cfg.retries || now + p->cfg.retry_backoff_ms >= b->deadline_ms) {
 		finish_batch(p, b, err, -1);
 		return;
@@ -166,6 +173,9 @@ static void produce_response_cb(void *opaque, int err, Runnel__Response *resp)
 		err = RN_E_MALFORMED_FRAME;
 	if (err != 0 && resp)
 		client_fail_wire(&p->client, err, resp->error_message, "produce");
+	if (err != 0)
+		snprintf(p->cause, sizeof(p->cause), "%s: %s", rn_errname(err),
+			 resp && resp->error_message[0] ? resp->error_message : rn_strerror(err));
 	for (size_t i = 0; i < fl->count; i++) {
 		struct accum_batch *b = fl->batches[i];
 		int berr = err;
@@ -175,11 +185,16 @@ static void produce_response_cb(void *opaque, int err, Runnel__Response *resp)
 			r = find_result(resp->produce, b);
 			berr = r ? rn_err_from_wire(r->error_code) : RN_E_UNKNOWN_SERVER_ERROR;
 			base = r ? r->base_offset : -1;
-			if (berr != 0)
+			if (berr != 0) {
 				client_fail_wire(&p->client, berr, r ? r->error_message : NULL, "produce");
+				snprintf(p->cause, sizeof(p->cause), "%s: %s", rn_errname(berr),
+					 p->client.errmsg);
+			}
 		}
-		if (berr == 0)
+		if (berr == 0) {
+			p->cause[0] = '\0';
 			finish_batch(p, b, 0, base);
+		}
 		else if (rn_err_retriable(berr))
 			retry_or_fail(p, b, berr, now);
 		else
@@ -293,7 +308,15 @@ static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs,
 		p->need_metadata = 1;
 		return;
 	}
-	conn_ensure(cn, now);
+	if (conn_ensure(cn, now) != 0 || cn->state == CONN_DOWN) {
+		snprintf(p->cause, sizeof(p->cause), "%s", cn->errmsg);
+		p->need_metadata = 1;
+		return;
+	}
+	/* acks=0 batches count as delivered once queued, so they wait until
+	 * the connection is really up rather than risk a failed connect. */
+	if (p->cfg.acks == 0 && cn->state != CONN_READY)
+		return;
 	size_t i = 0;
 	while (i < n && conn_can_send(cn)) {
 		/* acks=0 requests take no in-flight slot; stop instead when the
@@ -311,9 +334,9 @@ static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs,
 static void expire_batch(struct runnel_producer *p, struct accum_batch *b)
 {
 	client_fail(&p->client, RN_E_TIMEOUT,
-		    "%d records for %s/%d not delivered within delivery.timeout.ms (%d ms)%s%s", b->count,
-		    b->topic, b->partition, p->cfg.delivery_timeout_ms,
-		    p->client.errmsg[0] ? "; last error: " : "", p->client.errmsg);
+		    "records for %s/%d not delivered within delivery.timeout.ms (%d ms)%s%s", b->topic,
+		    b->partition, p->cfg.delivery_timeout_ms, p->cause[0] ? "; last error: " : "",
+		    p->cause);
 	finish_batch(p, b, RN_E_TIMEOUT, -1);
 }
 
@@ -367,8 +390,9 @@ static void fail_topic(struct runnel_producer *p, struct accum_topic *at, int er
 	}
 }
 
-/* Refreshes the metadata of every topic the producer has used. */
-static void refresh_metadata(struct runnel_producer *p, int64_t now)
+/* Starts a metadata refresh of every topic the producer has used; the
+ * answer arrives through client_poll. */
+static void request_metadata(struct runnel_producer *p, int64_t now)
 {
 	struct accum *a = &p->accum;
 	const char **names = malloc((a->topic_count ? a->topic_count : 1) * sizeof(*names));
@@ -376,12 +400,20 @@ static void refresh_metadata(struct runnel_producer *p, int64_t now)
 		return;
 	for (size_t i = 0; i < a->topic_count; i++)
 		names[i] = a->topics[i]->name;
-	int rc = client_metadata_refresh(&p->client, names, a->topic_count, 0, NULL);
+	if (client_metadata_refresh_async(&p->client, names, a->topic_count) == 0)
+		p->metadata_wanted = p->client.metadata_version + 1;
 	free(names);
 	p->next_metadata_ms = now + (p->cfg.retry_backoff_ms > 0 ? p->cfg.retry_backoff_ms : 1);
-	if (rc != 0)
-		return;
-	p->need_metadata = 0;
+}
+
+/* Takes in new metadata: topics that vanished fail their queued records,
+ * topics that grew get more partitions. */
+static void apply_metadata(struct runnel_producer *p)
+{
+	struct accum *a = &p->accum;
+	p->metadata_seen = p->client.metadata_version;
+	if (p->metadata_seen >= p->metadata_wanted)
+		p->need_metadata = 0;
 	for (size_t i = 0; i < a->topic_count; i++) {
 		const struct client_topic *ct = client_topic_find(&p->client, a->topics[i]->name);
 		if (ct && ct->error == RN_E_UNKNOWN_TOPIC_OR_PARTITION) {
@@ -397,10 +429,10 @@ static void refresh_metadata(struct runnel_producer *p, int64_t now)
 static void producer_step(struct runnel_producer *p)
 {
 	int64_t now = rn_mono_ms();
-	if (p->need_metadata && now >= p->next_metadata_ms) {
-		refresh_metadata(p, now);
-		now = rn_mono_ms();
-	}
+	if (p->client.metadata_version != p->metadata_seen)
+		apply_metadata(p);
+	if (p->need_metadata && now >= p->next_metadata_ms)
+		request_metadata(p, now);
 	send_ready(p, now);
 }
 
@@ -461,15 +493,30 @@ int runnel_producer_poll(runnel_producer *p, int timeout_ms)
 	return called;
 }
 
+/* True while some connection still holds request bytes not yet written to
+ * its socket (what acks=0 records rely on being sent). */
+static int output_pending(const struct runnel_producer *p)
+{
+	for (size_t i = 0; i < p->client.conn_count; i++) {
+		const struct conn *cn = p->client.conns[i];
+		if (cn->state == CONN_READY && cn->out_off < cn->out_len)
+			return 1;
+	}
+	return 0;
+}
+
 int runnel_producer_flush(runnel_producer *p, int timeout_ms)
 {
 	int64_t deadline = rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	p->flushing = 1;
-	while (runnel_producer_outstanding(p) > 0) {
+	while (runnel_producer_outstanding(p) > 0 || output_pending(p)) {
 		int64_t now = rn_mono_ms();
 		if (now >= deadline)
 			break;
-		runnel_producer_poll(p, (int)(deadline - now));
+		/* Short turns: poll returns early only for callbacks, and the
+		 * loop must also notice drained sockets. */
+		int64_t turn = deadline - now;
+		runnel_producer_poll(p, (int)(turn < PRODUCER_MAX_WAIT_MS ? turn : PRODUCER_MAX_WAIT_MS));
 	}
 	p->flushing = 0;
 	dispatch_callbacks(p);
