@@ -9,25 +9,36 @@
 #include "common/log.h"
 #include "common/rn_assert.h"
 
-enum pr_state { PR_PROBE, PR_REPLICATE };
+/* PR_SNAPSHOT: a snapshot was sent; nothing else goes to the peer until it
+ * acknowledges the snapshot's index or the retry time passes. */
+enum pr_state { PR_PROBE, PR_REPLICATE, PR_SNAPSHOT };
 
-/* What the leader knows about one voter, and one voter's ballot in an
+/* What the leader knows about one member, and one voter's ballot in an
  * election.  The entry for this node itself is kept too: its match is the
- * last persisted index, and its vote is this node's own ballot. */
+ * last persisted index, and its vote is this node's own ballot.  Voters come
+ * first in prs, in configuration order; a leader appends the observers it
+ * hears from after them. */
 struct progress {
 	uint64_t id;
+	bool voter;
 	uint64_t match; /* highest index known to match the leader's log */
 	uint64_t next;  /* next index to send */
 	enum pr_state state;
 	bool paused;        /* probing: one append is in flight, wait for its answer */
 	bool recent_active; /* heard from since the last quorum check */
 	int8_t vote;        /* 0: no answer, 1: granted, -1: rejected */
+	uint32_t idle_ticks;    /* ticks since the leader last heard from it */
+	uint32_t snap_wait;     /* PR_SNAPSHOT: ticks since the snapshot was sent */
+	uint64_t snap_index;    /* PR_SNAPSHOT: the index of the snapshot sent */
 };
 
 struct raft {
 	uint64_t id;
 	uint32_t voter_count;
+	uint32_t pr_count; /* voters plus the observers a leader tracks */
 	int32_t self; /* index of this node in prs, -1 if it is not a voter */
+	bool observer;
+	uint32_t fetch_rotor; /* observer without a leader: the voter to ask next */
 	struct progress prs[RN_MAX_NODES];
 	uint32_t election_ticks, heartbeat_ticks;
 	bool pre_vote, check_quorum;
@@ -37,9 +48,16 @@ struct raft {
 	uint64_t term, vote, commit, leader;
 	uint32_t election_elapsed, heartbeat_elapsed, randomized_timeout;
 
-	/* The log: e[i] has index i + 1 (there is no compaction yet). */
+	/* The log after the snapshot: log[i] has index snap.index + 1 + i.  The
+	 * snapshot stands for every entry up to snap.index (term snap.term). */
 	struct raft_entry *log;
 	uint64_t log_count, log_cap;
+	struct raft_snapshot snap; /* data owned; index 0: none */
+
+	/* Snapshot work for the next Ready: persist snap, install it in the
+	 * state machine, remove persisted entries <= compact_to. */
+	bool snap_persist, snap_install;
+	uint64_t compact_to;
 
 	/* Persistence bookkeeping.  Entries <= handed were given to the shell in a
 	 * Ready; entries <= stable were persisted (their Ready was advanced).
@@ -52,7 +70,9 @@ struct raft {
 
 	/* The outstanding Ready, owned here until raft_advance. */
 	bool ready_out;
-	uint64_t ready_applied;
+	uint64_t ready_applied, ready_handed;
+	bool ready_has_snap;
+	struct raft_snapshot ready_snap; /* a copy: raft_compact may replace snap */
 	struct raft_entry *ready_entries, *ready_committed;
 	uint32_t ready_entry_count, ready_committed_count;
 	struct raft_msg *ready_msgs;
@@ -75,6 +95,9 @@ static const char *const msg_names[] = {
 	[RAFT_MSG_APPEND_RESP] = "APPEND_RESP",
 	[RAFT_MSG_HEARTBEAT] = "HEARTBEAT",
 	[RAFT_MSG_HEARTBEAT_RESP] = "HEARTBEAT_RESP",
+	[RAFT_MSG_FETCH] = "FETCH",
+	[RAFT_MSG_FETCH_RESP] = "FETCH_RESP",
+	[RAFT_MSG_SNAPSHOT] = "SNAPSHOT",
 };
 
 const char *raft_role_name(enum raft_role role)
@@ -109,15 +132,25 @@ static uint32_t quorum(const struct raft *r)
 
 static uint64_t last_index(const struct raft *r)
 {
-	return r->log_count;
+	return r->snap.index + r->log_count;
 }
 
-/* The term of entry i; 0 for index 0 and for indexes beyond the log. */
+/* Entry i, which must be in the log (after the snapshot). */
+static struct raft_entry *entry_at(const struct raft *r, uint64_t i)
+{
+	RN_ASSERT(i > r->snap.index && i <= last_index(r));
+	return &r->log[i - r->snap.index - 1];
+}
+
+/* The term of entry i: the snapshot's term at its index; 0 for index 0, for
+ * indexes the snapshot covers (unknown) and for indexes beyond the log. */
 static uint64_t term_at(const struct raft *r, uint64_t i)
 {
-	if (i == 0 || i > r->log_count)
+	if (i == r->snap.index)
+		return r->snap.term;
+	if (i < r->snap.index || i > last_index(r))
 		return 0;
-	return r->log[i - 1].term;
+	return entry_at(r, i)->term;
 }
 
 static uint64_t last_term(const struct raft *r)
@@ -127,10 +160,18 @@ static uint64_t last_term(const struct raft *r)
 
 static struct progress *progress_of(struct raft *r, uint64_t id)
 {
-	for (uint32_t i = 0; i < r->voter_count; i++)
+	for (uint32_t i = 0; i < r->pr_count; i++)
 		if (r->prs[i].id == id)
 			return &r->prs[i];
 	return NULL;
+}
+
+static bool is_voter(const struct raft *r, uint64_t id)
+{
+	for (uint32_t i = 0; i < r->voter_count; i++)
+		if (r->prs[i].id == id)
+			return true;
+	return false;
 }
 
 static struct raft_hard_state hard_state(const struct raft *r)
@@ -178,9 +219,24 @@ static int entries_dup(const struct raft_entry *src, uint64_t n, struct raft_ent
 
 static void msgs_free(struct raft_msg *m, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		entries_free(m[i].entries, m[i].entry_count);
+		free(m[i].snapshot);
+	}
 	free(m);
+}
+
+/* Copies len bytes into a new buffer (NULL, successfully, when len is 0). */
+static int bytes_dup(const void *src, uint32_t len, uint8_t **out)
+{
+	*out = NULL;
+	if (len == 0)
+		return 0;
+	*out = malloc(len);
+	if (!*out)
+		return RN_E_NOMEM;
+	memcpy(*out, src, len);
+	return 0;
 }
 
 /* ---- the log ---------------------------------------------------------- */
@@ -205,12 +261,12 @@ static int log_reserve(struct raft *r, uint64_t extra)
  * carries a truncation. */
 static void log_truncate(struct raft *r, uint64_t from)
 {
-	RN_ASSERT(from > r->commit);
-	if (from > r->log_count)
+	RN_ASSERT(from > r->commit && from > r->snap.index);
+	if (from > last_index(r))
 		return;
-	for (uint64_t i = from; i <= r->log_count; i++)
-		free(r->log[i - 1].data);
-	r->log_count = from - 1;
+	for (uint64_t i = from; i <= last_index(r); i++)
+		free(entry_at(r, i)->data);
+	r->log_count = from - 1 - r->snap.index;
 	if (from <= r->handed) {
 		if (r->truncate_from == 0 || from < r->truncate_from)
 			r->truncate_from = from;
@@ -225,7 +281,7 @@ static void log_append_owned(struct raft *r, struct raft_entry *e, uint64_t n)
 {
 	RN_ASSERT(r->log_count + n <= r->log_cap);
 	for (uint64_t i = 0; i < n; i++) {
-		RN_ASSERT(e[i].index == r->log_count + 1);
+		RN_ASSERT(e[i].index == last_index(r) + 1);
 		RN_ASSERT(e[i].term >= last_term(r));
 		r->log[r->log_count++] = e[i];
 	}
@@ -247,6 +303,7 @@ static void outbox_push(struct raft *r, struct raft_msg *m)
 			LOG_WARN("raft", "dropping %s to %llu: outbox full",
 				 raft_msg_type_name(m->type), (unsigned long long)m->to);
 			entries_free(m->entries, m->entry_count);
+			free(m->snapshot);
 			return;
 		}
 		r->outbox = n;
@@ -324,6 +381,8 @@ static void become_leader(struct raft *r)
 	r->role = RAFT_LEADER;
 	r->leader = r->id;
 	reset_timers(r);
+	/* Observers are learned afresh from their fetches. */
+	r->pr_count = r->voter_count;
 	for (uint32_t i = 0; i < r->voter_count; i++) {
 		struct progress *pr = &r->prs[i];
 		pr->match = 0;
@@ -331,6 +390,7 @@ static void become_leader(struct raft *r)
 		pr->state = PR_PROBE;
 		pr->paused = false;
 		pr->recent_active = false;
+		pr->idle_ticks = 0;
 	}
 	struct progress *self = &r->prs[r->self];
 	self->match = r->stable;
@@ -452,10 +512,10 @@ static void handle_vote_resp(struct raft *r, const struct raft_msg *m)
 
 /* ---- replication (leader side) ---------------------------------------- */
 
-/* How many entries from `next` one APPEND to pr may carry. */
-static uint64_t append_batch(const struct raft *r, const struct progress *pr)
+/* How many entries from `next` up to `upto` one APPEND to pr may carry. */
+static uint64_t append_batch(const struct raft *r, const struct progress *pr, uint64_t upto)
 {
-	uint64_t avail = last_index(r) >= pr->next ? last_index(r) - pr->next + 1 : 0;
+	uint64_t avail = upto >= pr->next ? upto - pr->next + 1 : 0;
 	uint64_t n = 0, bytes = 0;
 	if (pr->state == PR_REPLICATE) {
 		uint64_t inflight = pr->next - 1 - pr->match;
@@ -466,7 +526,7 @@ static uint64_t append_batch(const struct raft *r, const struct progress *pr)
 			avail = window;
 	}
 	while (n < avail && n < RAFT_MAX_ENTRIES_PER_MSG) {
-		uint32_t len = r->log[pr->next - 1 + n].len;
+		uint32_t len = entry_at(r, pr->next + n)->len;
 		if (n > 0 && bytes + len > RAFT_MAX_MSG_BYTES)
 			break;
 		bytes += len;
@@ -475,18 +535,47 @@ static uint64_t append_batch(const struct raft *r, const struct progress *pr)
 	return n;
 }
 
-/* Sends pr the next entries it lacks; returns true if a message went out. */
-static bool send_append(struct raft *r, struct progress *pr, bool send_if_empty)
+static uint32_t snapshot_retry_ticks(const struct raft *r)
 {
-	if (pr->paused)
+	return RAFT_SNAPSHOT_RETRY_ELECTIONS * r->election_ticks;
+}
+
+/* Sends pr the snapshot, because the entries it needs were compacted away.
+ * Returns true if a message went out. */
+static bool send_snapshot(struct raft *r, struct progress *pr)
+{
+	if (pr->state == PR_SNAPSHOT && pr->snap_wait < snapshot_retry_ticks(r))
 		return false;
-	uint64_t n = append_batch(r, pr);
+	struct raft_msg m = { .type = RAFT_MSG_SNAPSHOT, .to = pr->id, .term = r->term,
+			      .index = r->snap.index, .log_term = r->snap.term,
+			      .commit = r->commit, .snapshot_len = r->snap.len };
+	if (bytes_dup(r->snap.data, r->snap.len, &m.snapshot) != 0)
+		return false;
+	LOG_INFO("raft", "node %llu sends snapshot %llu (%u bytes) to %llu",
+		 (unsigned long long)r->id, (unsigned long long)r->snap.index, r->snap.len,
+		 (unsigned long long)pr->id);
+	pr->state = PR_SNAPSHOT;
+	pr->snap_wait = 0;
+	pr->snap_index = r->snap.index;
+	pr->paused = true;
+	pr->next = r->snap.index + 1;
+	outbox_push(r, &m);
+	return true;
+}
+
+/* Sends pr the next entries up to `upto`, from pr->next; returns true if a
+ * message went out. */
+static bool send_entries(struct raft *r, struct progress *pr, uint64_t upto, bool send_if_empty)
+{
+	if (pr->next <= r->snap.index)
+		return send_snapshot(r, pr);
+	uint64_t n = append_batch(r, pr, upto);
 	if (n == 0 && !send_if_empty)
 		return false;
 	struct raft_msg m = { .type = RAFT_MSG_APPEND, .to = pr->id, .term = r->term,
 			      .index = pr->next - 1, .log_term = term_at(r, pr->next - 1),
 			      .commit = r->commit };
-	if (n > 0 && entries_dup(&r->log[pr->next - 1], n, &m.entries) != 0)
+	if (n > 0 && entries_dup(entry_at(r, pr->next), n, &m.entries) != 0)
 		return false;
 	m.entry_count = (uint32_t)n;
 	if (pr->state == PR_REPLICATE)
@@ -495,6 +584,38 @@ static bool send_append(struct raft *r, struct progress *pr, bool send_if_empty)
 		pr->paused = true;
 	outbox_push(r, &m);
 	return true;
+}
+
+/* Sends a voter the next entries it lacks; returns true if a message went
+ * out.  A peer waiting for a snapshot gets nothing until it answers or the
+ * retry time passes. */
+static bool send_append(struct raft *r, struct progress *pr, bool send_if_empty)
+{
+	if (pr->state == PR_SNAPSHOT)
+		return send_snapshot(r, pr);
+	if (pr->paused)
+		return false;
+	return send_entries(r, pr, last_index(r), send_if_empty);
+}
+
+/* Pushes newly committed entries to the observers heard from within an
+ * election timeout; the others catch up with their next fetch. */
+static void push_observers(struct raft *r)
+{
+	for (uint32_t i = r->voter_count; i < r->pr_count; i++) {
+		struct progress *pr = &r->prs[i];
+		if (pr->state == PR_REPLICATE && pr->idle_ticks < r->election_ticks &&
+		    pr->next <= r->commit)
+			send_entries(r, pr, r->commit, false);
+	}
+}
+
+/* The commit index moved: tell the voters (their next append carries it) and
+ * push the new entries to observers. */
+static void commit_advanced(struct raft *r)
+{
+	bcast_append(r, true);
+	push_observers(r);
 }
 
 static void bcast_append(struct raft *r, bool send_if_empty)
@@ -574,6 +695,8 @@ static uint64_t last_possible_match(const struct raft *r, uint64_t index, uint64
 static bool decrease_next(const struct raft *r, struct progress *pr, const struct raft_msg *m)
 {
 	uint64_t rejected = m->index, hint = m->reject_hint;
+	if (pr->state == PR_SNAPSHOT)
+		return false; /* answers an append sent before the snapshot */
 	if (pr->state == PR_REPLICATE) {
 		if (rejected <= pr->match)
 			return false; /* stale: answers an older append */
@@ -582,8 +705,10 @@ static bool decrease_next(const struct raft *r, struct progress *pr, const struc
 	}
 	if (pr->next - 1 != rejected)
 		return false; /* stale: not the probe we are waiting for */
-	if (m->log_term > 0 && hint > 0)
-		hint = last_possible_match(r, hint, m->log_term, 0);
+	/* Below the snapshot the leader knows no terms: a hint there leads to
+	 * the snapshot (send_append sends it for next <= snapshot index). */
+	if (m->log_term > 0 && hint > r->snap.index)
+		hint = last_possible_match(r, hint, m->log_term, r->snap.index);
 	uint64_t next = rejected < hint + 1 ? rejected : hint + 1;
 	pr->next = next < 1 ? 1 : next;
 	pr->paused = false;
@@ -599,6 +724,17 @@ static void handle_append_resp(struct raft *r, struct progress *pr, const struct
 	}
 	if (m->index > last_index(r))
 		return; /* cannot match what we never had: ignore */
+	if (pr->state == PR_SNAPSHOT) {
+		/* Only the answer to the snapshot (or a later append) ends the
+		 * wait; an older acknowledgement only raises match. */
+		if (m->index < pr->snap_index) {
+			if (m->index > pr->match)
+				pr->match = m->index;
+			return;
+		}
+		pr->state = PR_PROBE;
+		pr->paused = true;
+	}
 	bool was_paused = pr->paused;
 	if (m->index > pr->match) {
 		pr->match = m->index;
@@ -611,7 +747,7 @@ static void handle_append_resp(struct raft *r, struct progress *pr, const struct
 	if (pr->next < m->index + 1)
 		pr->next = m->index + 1;
 	if (maybe_commit(r)) {
-		bcast_append(r, true);
+		commit_advanced(r);
 	} else if (was_paused) {
 		pr->paused = false;
 		send_append(r, pr, false);
@@ -623,13 +759,22 @@ static void handle_append_resp(struct raft *r, struct progress *pr, const struct
 static void step_leader(struct raft *r, const struct raft_msg *m)
 {
 	struct progress *pr = progress_of(r, m->from);
-	if (!pr || (int32_t)(pr - r->prs) == r->self)
+	if (!pr || !pr->voter || (int32_t)(pr - r->prs) == r->self)
 		return;
+	pr->idle_ticks = 0;
 	if (m->type == RAFT_MSG_APPEND_RESP) {
 		pr->recent_active = true;
 		handle_append_resp(r, pr, m);
 	} else if (m->type == RAFT_MSG_HEARTBEAT_RESP) {
 		pr->recent_active = true;
+		if (m->reject && m->index < pr->match) {
+			LOG_WARN("raft", "leader %llu: node %llu lost entries %llu..%llu; probing it",
+				 (unsigned long long)r->id, (unsigned long long)pr->id,
+				 (unsigned long long)m->index + 1, (unsigned long long)pr->match);
+			pr->match = m->index;
+			if (pr->state != PR_SNAPSHOT)
+				become_probe(pr);
+		}
 		pr->paused = false;
 		/* Appends may have been lost.  An append at pr.next (empty if
 		 * everything was sent) makes a follower that lacks entries
@@ -718,18 +863,270 @@ static int handle_append(struct raft *r, const struct raft_msg *m)
 	return 0;
 }
 
+/* ---- snapshots (follower and observer side) --------------------------- */
+
+/* Replaces the whole log by snapshot m.  The next Ready persists and
+ * installs it, and removes every persisted entry: those up to its index are
+ * covered by it, and those after it cannot match the leader, since this log
+ * lacks the snapshot's last entry. */
+static int install_snapshot(struct raft *r, const struct raft_msg *m)
+{
+	uint8_t *data;
+	int rc = bytes_dup(m->snapshot, m->snapshot_len, &data);
+	if (rc != 0)
+		return rc;
+	LOG_INFO("raft", "node %llu installs snapshot %llu (term %llu, %u bytes) from %llu",
+		 (unsigned long long)r->id, (unsigned long long)m->index,
+		 (unsigned long long)m->log_term, m->snapshot_len, (unsigned long long)m->from);
+	for (uint64_t i = r->snap.index + 1; i <= last_index(r); i++)
+		free(entry_at(r, i)->data);
+	r->log_count = 0;
+	free(r->snap.data);
+	r->snap = (struct raft_snapshot){ .index = m->index, .term = m->log_term,
+					  .len = m->snapshot_len, .data = data };
+	if (r->truncate_from == 0 || r->truncate_from > m->index + 1)
+		r->truncate_from = m->index + 1;
+	if (r->compact_to < m->index)
+		r->compact_to = m->index;
+	r->handed = m->index;
+	if (r->stable > m->index)
+		r->stable = m->index;
+	r->commit = m->index;
+	r->snap_persist = r->snap_install = true;
+	return 0;
+}
+
+/* Handles a snapshot from the leader; *ack receives the index to
+ * acknowledge: the snapshot's when this log now reaches it, else the commit
+ * index (a stale snapshot, ignored). */
+static int handle_snapshot(struct raft *r, const struct raft_msg *m, uint64_t *ack)
+{
+	*ack = r->commit;
+	if (m->index <= r->commit)
+		return 0;
+	if (m->index <= last_index(r) && term_at(r, m->index) == m->log_term) {
+		/* The log already holds the snapshot's last entry: keep it and
+		 * what follows, which may still match the leader. */
+		commit_to(r, m->index);
+		*ack = m->index;
+		return 0;
+	}
+	int rc = install_snapshot(r, m);
+	if (rc == 0)
+		*ack = m->index;
+	return rc;
+}
+
 static int step_follower(struct raft *r, const struct raft_msg *m)
 {
-	if (m->type != RAFT_MSG_APPEND && m->type != RAFT_MSG_HEARTBEAT)
+	if (m->type != RAFT_MSG_APPEND && m->type != RAFT_MSG_HEARTBEAT &&
+	    m->type != RAFT_MSG_SNAPSHOT)
 		return 0;
 	if (r->role != RAFT_FOLLOWER || r->leader != m->from)
 		become_follower(r, m->term, m->from);
 	r->election_elapsed = 0;
 	if (m->type == RAFT_MSG_APPEND)
 		return handle_append(r, m);
+	if (m->type == RAFT_MSG_SNAPSHOT) {
+		struct raft_msg resp = { .type = RAFT_MSG_APPEND_RESP, .to = m->from,
+					 .term = r->term };
+		int rc = handle_snapshot(r, m, &resp.index);
+		if (rc == 0)
+			outbox_push(r, &resp);
+		return rc;
+	}
 	commit_to(r, m->commit);
-	send_simple(r, RAFT_MSG_HEARTBEAT_RESP, m->from, r->term, false);
+	/* The leader never sends a commit index above what it believes this
+	 * log holds; a log shorter than that lost entries (a node restarted
+	 * with an empty data directory), and says so, so that the leader
+	 * probes it again instead of trusting its old match index. */
+	struct raft_msg resp = { .type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .term = r->term,
+				 .reject = m->commit > last_index(r), .index = last_index(r) };
+	outbox_push(r, &resp);
 	return 0;
+}
+
+/* ---- observers -------------------------------------------------------- */
+
+/* Asks `to` for the entries after `index` (an index this log holds). */
+static void send_fetch(struct raft *r, uint64_t to, uint64_t index)
+{
+	struct raft_msg m = { .type = RAFT_MSG_FETCH, .to = to, .term = r->term,
+			      .index = index, .log_term = term_at(r, index) };
+	outbox_push(r, &m);
+}
+
+/* The periodic fetch: to the leader, or to the next voter while no leader
+ * is known (a voter that does not lead names the leader it knows). */
+static void observer_fetch(struct raft *r)
+{
+	uint64_t to = r->leader;
+	if (to == 0)
+		to = r->prs[r->fetch_rotor++ % r->voter_count].id;
+	send_fetch(r, to, last_index(r));
+}
+
+static void tick_observer(struct raft *r)
+{
+	r->election_elapsed++;
+	r->heartbeat_elapsed++;
+	if (r->leader != 0 && r->election_elapsed >= r->election_ticks) {
+		/* The leader answers every fetch; silence for an election
+		 * timeout means it is gone or deposed. */
+		LOG_INFO("raft", "observer %llu lost leader %llu", (unsigned long long)r->id,
+			 (unsigned long long)r->leader);
+		r->leader = 0;
+		r->election_elapsed = 0;
+	}
+	if (r->heartbeat_elapsed >= r->heartbeat_ticks) {
+		r->heartbeat_elapsed = 0;
+		observer_fetch(r);
+	}
+}
+
+/* A voter that does not lead named the leader it knows: fetch from it. */
+static void observer_redirect(struct raft *r, const struct raft_msg *m)
+{
+	uint64_t hint = m->reject_hint;
+	if (hint == 0 || !is_voter(r, hint) || m->term < r->term)
+		return;
+	if (m->term > r->term) {
+		r->term = m->term;
+		r->vote = 0;
+	}
+	if (r->leader == hint)
+		return;
+	r->leader = hint;
+	r->election_elapsed = 0;
+	observer_fetch(r);
+}
+
+/* An APPEND to an observer holds committed entries only.  The part at or
+ * below the commit index is already here; a mismatch is answered with a
+ * fetch from the last point that may match, and a commit index beyond the
+ * entries received with a fetch for the rest. */
+static int observer_append(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_msg v = *m;
+	if (v.index < r->commit) {
+		uint64_t skip = r->commit - v.index;
+		if (skip >= v.entry_count) {
+			if (v.commit > last_index(r))
+				send_fetch(r, m->from, last_index(r));
+			return 0;
+		}
+		v.index = r->commit;
+		v.log_term = v.entries[skip - 1].term;
+		v.entries += skip;
+		v.entry_count -= (uint32_t)skip;
+	}
+	if (v.index > last_index(r) || term_at(r, v.index) != v.log_term) {
+		send_fetch(r, m->from, last_possible_match(r, v.index, v.log_term, r->commit));
+		return 0;
+	}
+	uint64_t from = find_new(r, &v);
+	if (from != 0) {
+		int rc = append_from(r, &v, from);
+		if (rc != 0)
+			return rc;
+	}
+	uint64_t last_new = v.index + v.entry_count;
+	commit_to(r, v.commit < last_new ? v.commit : last_new);
+	if (v.commit > last_index(r))
+		send_fetch(r, m->from, last_index(r));
+	return 0;
+}
+
+static int step_observer(struct raft *r, const struct raft_msg *m)
+{
+	if (m->type == RAFT_MSG_FETCH_RESP) {
+		observer_redirect(r, m);
+		return 0;
+	}
+	if ((m->type != RAFT_MSG_APPEND && m->type != RAFT_MSG_SNAPSHOT) || m->term < r->term)
+		return 0;
+	if (m->term > r->term || r->leader != m->from)
+		become_follower(r, m->term, m->from);
+	r->election_elapsed = 0;
+	if (m->type == RAFT_MSG_APPEND)
+		return observer_append(r, m);
+	uint64_t ack;
+	int rc = handle_snapshot(r, m, &ack);
+	if (rc == 0 && ack >= m->index)
+		send_fetch(r, m->from, last_index(r));
+	return rc;
+}
+
+/* The leader's record of observer id, added on its first fetch.  When the
+ * table is full, the observer silent the longest (at least an election
+ * timeout) gives up its slot.  NULL when id is a voter or there is no room. */
+static struct progress *observer_progress(struct raft *r, uint64_t id)
+{
+	struct progress *pr = progress_of(r, id);
+	if (pr)
+		return pr->voter ? NULL : pr;
+	uint32_t slot = r->pr_count;
+	if (slot == RN_MAX_NODES) {
+		uint32_t worst = 0;
+		for (uint32_t i = r->voter_count; i < r->pr_count; i++) {
+			if (r->prs[i].idle_ticks >= r->election_ticks &&
+			    r->prs[i].idle_ticks >= worst) {
+				worst = r->prs[i].idle_ticks;
+				slot = i;
+			}
+		}
+		if (slot == RN_MAX_NODES) {
+			LOG_WARN("raft", "node %llu: no room to track observer %llu",
+				 (unsigned long long)r->id, (unsigned long long)id);
+			return NULL;
+		}
+	} else {
+		r->pr_count++;
+	}
+	pr = &r->prs[slot];
+	*pr = (struct progress){ .id = id, .state = PR_PROBE, .next = last_index(r) + 1 };
+	LOG_INFO("raft", "leader %llu: observer %llu fetches", (unsigned long long)r->id,
+		 (unsigned long long)id);
+	return pr;
+}
+
+/* The leader answers a fetch with the committed entries after the point
+ * where the observer's log matches its own, or with its snapshot when the
+ * observer is behind it. */
+static void leader_fetch(struct raft *r, const struct raft_msg *m)
+{
+	if (m->term > r->term)
+		return; /* this leader is deposed; the observer knows a newer one */
+	struct progress *pr = observer_progress(r, m->from);
+	if (!pr)
+		return;
+	pr->idle_ticks = 0;
+	if (m->index < r->snap.index ||
+	    (m->index == r->snap.index && m->log_term != r->snap.term)) {
+		send_snapshot(r, pr);
+		return;
+	}
+	uint64_t p = m->index;
+	if (p <= last_index(r) && term_at(r, p) == m->log_term)
+		pr->match = p;
+	else
+		p = last_possible_match(r, p, m->log_term, r->snap.index);
+	pr->state = PR_REPLICATE;
+	pr->paused = false;
+	pr->next = p + 1;
+	send_entries(r, pr, r->commit, true);
+}
+
+static void handle_fetch(struct raft *r, const struct raft_msg *m)
+{
+	if (r->role == RAFT_LEADER) {
+		if (!is_voter(r, m->from))
+			leader_fetch(r, m);
+		return;
+	}
+	struct raft_msg resp = { .type = RAFT_MSG_FETCH_RESP, .to = m->from, .term = r->term,
+				 .reject = true, .reject_hint = r->leader };
+	outbox_push(r, &resp);
 }
 
 /* ---- stepping --------------------------------------------------------- */
@@ -744,7 +1141,8 @@ static bool in_lease(const struct raft *r)
 static bool check_term(struct raft *r, const struct raft_msg *m)
 {
 	bool vote_req = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PRE_VOTE;
-	bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+	bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+			   m->type == RAFT_MSG_SNAPSHOT;
 	if (m->term > r->term) {
 		/* A node that heard from a leader recently ignores campaigns: the
 		 * candidate is probably the one that lost contact. */
@@ -803,15 +1201,28 @@ static int validate_entries(const struct raft_msg *m)
 	return 0;
 }
 
+static int validate_snapshot(const struct raft_msg *m)
+{
+	if (m->type != RAFT_MSG_SNAPSHOT)
+		return m->snapshot_len == 0 && !m->snapshot ? 0 : RN_E_INVAL;
+	if (m->snapshot_len > RAFT_MAX_SNAPSHOT_BYTES || (m->snapshot_len > 0 && !m->snapshot))
+		return RN_E_INVAL;
+	return m->index >= 1 && m->log_term >= 1 ? 0 : RN_E_INVAL;
+}
+
 static int validate_msg(const struct raft *r, const struct raft_msg *m)
 {
 	if (m->to != r->id || m->from == 0 || m->from == r->id)
 		return RN_E_INVAL;
-	if (m->type < RAFT_MSG_VOTE || m->type > RAFT_MSG_HEARTBEAT_RESP)
+	if (m->type < RAFT_MSG_VOTE || m->type > RAFT_MSG_SNAPSHOT)
 		return RN_E_INVAL;
 	if (m->log_term > m->term && m->type != RAFT_MSG_PRE_VOTE)
 		return RN_E_INVAL;
-	return validate_entries(m);
+	/* Only voters take part; any node may fetch. */
+	if (m->type != RAFT_MSG_FETCH && !is_voter(r, m->from))
+		return RN_E_INVAL;
+	int rc = validate_snapshot(m);
+	return rc != 0 ? rc : validate_entries(m);
 }
 
 int raft_step(struct raft *r, const struct raft_msg *m)
@@ -819,8 +1230,16 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	int rc = validate_msg(r, m);
 	if (rc != 0)
 		return rc;
-	if (!progress_of(r, m->from))
-		return RN_E_INVAL; /* only voters take part */
+	if (r->observer)
+		return step_observer(r, m);
+	/* Fetches carry the observer's term only as information: they neither
+	 * raise nor are refused by this node's term. */
+	if (m->type == RAFT_MSG_FETCH) {
+		handle_fetch(r, m);
+		return 0;
+	}
+	if (m->type == RAFT_MSG_FETCH_RESP)
+		return 0;
 	if (!check_term(r, m))
 		return 0;
 	switch (m->type) {
@@ -834,6 +1253,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 		return 0;
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_HEARTBEAT:
+	case RAFT_MSG_SNAPSHOT:
 		if (r->role == RAFT_LEADER) {
 			LOG_WARN("raft", "node %llu: second leader %llu at term %llu",
 				 (unsigned long long)r->id, (unsigned long long)m->from,
@@ -845,6 +1265,9 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_HEARTBEAT_RESP:
 		if (r->role == RAFT_LEADER)
 			step_leader(r, m);
+		return 0;
+	case RAFT_MSG_FETCH:
+	case RAFT_MSG_FETCH_RESP:
 		return 0;
 	}
 	return 0;
@@ -864,10 +1287,24 @@ static bool quorum_active(struct raft *r)
 	return active >= quorum(r);
 }
 
+static void tick_peers(struct raft *r)
+{
+	for (uint32_t i = 0; i < r->pr_count; i++) {
+		struct progress *pr = &r->prs[i];
+		if ((int32_t)i == r->self)
+			continue;
+		if (pr->idle_ticks < UINT32_MAX)
+			pr->idle_ticks++;
+		if (pr->state == PR_SNAPSHOT && pr->snap_wait < UINT32_MAX)
+			pr->snap_wait++;
+	}
+}
+
 static void tick_leader(struct raft *r)
 {
 	r->heartbeat_elapsed++;
 	r->election_elapsed++;
+	tick_peers(r);
 	if (r->election_elapsed >= r->election_ticks) {
 		r->election_elapsed = 0;
 		if (r->check_quorum && !quorum_active(r)) {
@@ -885,6 +1322,10 @@ static void tick_leader(struct raft *r)
 
 void raft_tick(struct raft *r)
 {
+	if (r->observer) {
+		tick_observer(r);
+		return;
+	}
 	if (r->role == RAFT_LEADER) {
 		tick_leader(r);
 		return;
@@ -932,13 +1373,41 @@ static uint64_t committed_limit(const struct raft *r)
 	return r->commit < r->stable ? r->commit : r->stable;
 }
 
+/* What the state machine will have applied once the snapshot waiting to be
+ * installed is: committed entries are delivered after this index. */
+static uint64_t apply_base(const struct raft *r)
+{
+	return r->snap_install && r->snap.index > r->applied ? r->snap.index : r->applied;
+}
+
 bool raft_has_ready(const struct raft *r)
 {
 	if (r->ready_out)
 		return false;
 	struct raft_hard_state hs = hard_state(r);
-	return !hs_equal(&hs, &r->hs_handed) || r->truncate_from != 0 ||
-	       last_index(r) > r->handed || committed_limit(r) > r->applied || r->outbox_count > 0;
+	return !hs_equal(&hs, &r->hs_handed) || r->truncate_from != 0 || r->snap_persist ||
+	       r->compact_to != 0 || last_index(r) > r->handed ||
+	       committed_limit(r) > apply_base(r) || r->outbox_count > 0;
+}
+
+/* Moves the pending snapshot work into the Ready; the snapshot is copied
+ * because raft_compact or a newer snapshot may replace it meanwhile. */
+static int ready_snapshot(struct raft *r, struct raft_ready *rd)
+{
+	if (r->snap_persist) {
+		uint8_t *data;
+		if (bytes_dup(r->snap.data, r->snap.len, &data) != 0)
+			return RN_E_NOMEM;
+		r->ready_snap = r->snap;
+		r->ready_snap.data = data;
+		r->ready_has_snap = true;
+		rd->snapshot = &r->ready_snap;
+		rd->snapshot_install = r->snap_install;
+	}
+	rd->compact_to = r->compact_to;
+	r->snap_persist = r->snap_install = false;
+	r->compact_to = 0;
+	return 0;
 }
 
 int raft_ready(struct raft *r, struct raft_ready *rd)
@@ -947,25 +1416,31 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
 	/* Copies, so that the Ready stays intact while the shell keeps calling
 	 * the core (proposals may grow the log, an append may truncate it).
 	 * They are made first so that running out of memory changes nothing. */
+	RN_ASSERT(r->handed >= r->snap.index);
 	uint64_t n_new = last_index(r) - r->handed;
-	uint64_t hi = committed_limit(r);
-	uint64_t n_commit = hi > r->applied ? hi - r->applied : 0;
-	struct raft_entry *entries, *committed;
-	if (entries_dup(&r->log[r->handed], n_new, &entries) != 0)
+	uint64_t hi = committed_limit(r), base = apply_base(r);
+	uint64_t n_commit = hi > base ? hi - base : 0;
+	struct raft_entry *entries = NULL, *committed = NULL;
+	if (n_new > 0 && entries_dup(entry_at(r, r->handed + 1), n_new, &entries) != 0)
 		return RN_E_NOMEM;
-	if (entries_dup(&r->log[r->applied], n_commit, &committed) != 0) {
+	if (n_commit > 0 && entries_dup(entry_at(r, base + 1), n_commit, &committed) != 0) {
 		entries_free(entries, n_new);
 		return RN_E_NOMEM;
 	}
-
 	memset(rd, 0, sizeof(*rd));
+	if (ready_snapshot(r, rd) != 0) {
+		entries_free(entries, n_new);
+		entries_free(committed, n_commit);
+		return RN_E_NOMEM;
+	}
 	rd->hs = hard_state(r);
 	rd->hard_state_changed = !hs_equal(&rd->hs, &r->hs_handed);
 	r->hs_handed = rd->hs;
 	rd->truncate_from = r->truncate_from;
 	r->truncate_from = 0;
 	r->handed = last_index(r);
-	r->ready_applied = hi > r->applied ? hi : r->applied;
+	r->ready_handed = r->handed;
+	r->ready_applied = hi > base ? hi : base;
 
 	r->ready_entries = entries;
 	r->ready_entry_count = (uint32_t)n_new;
@@ -988,6 +1463,9 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
 
 static void ready_release(struct raft *r)
 {
+	if (r->ready_has_snap)
+		free(r->ready_snap.data);
+	r->ready_has_snap = false;
 	entries_free(r->ready_entries, r->ready_entry_count);
 	entries_free(r->ready_committed, r->ready_committed_count);
 	msgs_free(r->ready_msgs, r->ready_msg_count);
@@ -1001,7 +1479,9 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 {
 	RN_ASSERT(r->ready_out);
 	RN_ASSERT(rd->entries == r->ready_entries && rd->msgs == r->ready_msgs);
-	r->stable = r->handed;
+	/* A snapshot installed while this Ready was out may have lowered
+	 * handed; what it removed is not stable. */
+	r->stable = r->ready_handed < r->handed ? r->ready_handed : r->handed;
 	r->hs_stable = rd->hs;
 	r->applied = r->ready_applied;
 	ready_release(r);
@@ -1016,11 +1496,19 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 	if (r->role == RAFT_LEADER) {
 		r->prs[r->self].match = r->stable;
 		if (maybe_commit(r))
-			bcast_append(r, true);
+			commit_advanced(r);
 	}
 }
 
 /* ---- construction ----------------------------------------------------- */
+
+static bool config_has(const struct raft_config *cfg, uint64_t id)
+{
+	for (uint32_t i = 0; i < cfg->voter_count; i++)
+		if (cfg->voters[i] == id)
+			return true;
+	return false;
+}
 
 static int check_config(const struct raft_config *cfg)
 {
@@ -1036,77 +1524,112 @@ static int check_config(const struct raft_config *cfg)
 			if (cfg->voters[j] == cfg->voters[i])
 				return RN_E_INVAL;
 	}
+	if (cfg->observer && config_has(cfg, cfg->id))
+		return RN_E_INVAL;
 	return 0;
 }
 
-static int check_log(const struct raft_hard_state *hs, const struct raft_entry *log,
-		     uint32_t count, uint64_t applied)
+static int check_snapshot(const struct raft_hard_state *hs, const struct raft_snapshot *snap)
 {
-	if (count > 0 && !log)
-		return RN_E_INVAL;
-	uint64_t prev_term = 0;
-	for (uint32_t i = 0; i < count; i++) {
-		if (log[i].index != (uint64_t)i + 1 || log[i].term < prev_term ||
-		    log[i].term > hs->term || log[i].len > RN_MAX_METADATA_RECORD_BYTES ||
-		    (log[i].len > 0 && !log[i].data))
-			return RN_E_CORRUPT_STATE;
-		prev_term = log[i].term;
-	}
-	if (hs->commit > count || applied > hs->commit)
+	if (snap->index == 0)
+		return 0;
+	if (snap->term == 0 || snap->term > hs->term || snap->len > RAFT_MAX_SNAPSHOT_BYTES ||
+	    (snap->len > 0 && !snap->data))
 		return RN_E_CORRUPT_STATE;
 	return 0;
 }
 
-static int restore(struct raft *r, const struct raft_hard_state *hs,
-		   const struct raft_entry *log, uint32_t count, uint64_t applied)
+static int check_log(const struct raft_restore *rs, const struct raft_snapshot *snap)
 {
-	int rc = log_reserve(r, count);
+	const struct raft_hard_state *hs = rs->hs;
+	if (rs->log_count > 0 && !rs->log)
+		return RN_E_INVAL;
+	int rc = check_snapshot(hs, snap);
 	if (rc != 0)
 		return rc;
-	struct raft_entry *copy;
-	rc = entries_dup(log, count, &copy);
-	if (rc != 0)
-		return rc;
-	log_append_owned(r, copy, count);
-	free(copy);
-	r->term = hs->term;
-	r->vote = hs->vote;
-	r->commit = hs->commit;
-	r->hs_handed = r->hs_stable = *hs;
-	r->handed = r->stable = count;
-	r->applied = applied;
+	uint64_t prev_term = snap->term;
+	for (uint32_t i = 0; i < rs->log_count; i++) {
+		const struct raft_entry *e = &rs->log[i];
+		if (e->index != snap->index + 1 + i || e->term < prev_term || e->term > hs->term ||
+		    e->len > RN_MAX_METADATA_RECORD_BYTES || (e->len > 0 && !e->data))
+			return RN_E_CORRUPT_STATE;
+		prev_term = e->term;
+	}
+	uint64_t commit = hs->commit > snap->index ? hs->commit : snap->index;
+	if (commit > snap->index + rs->log_count || rs->applied_index > commit)
+		return RN_E_CORRUPT_STATE;
 	return 0;
 }
 
-int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
-	     const struct raft_entry *log, uint32_t log_count, uint64_t applied_index,
-	     struct raft **out)
+static int restore(struct raft *r, const struct raft_restore *rs, const struct raft_snapshot *snap)
 {
-	static const struct raft_hard_state zero_hs;
-	if (!hs)
-		hs = &zero_hs;
-	int rc = check_config(cfg);
+	const struct raft_hard_state *hs = rs->hs;
+	int rc = log_reserve(r, rs->log_count);
 	if (rc == 0)
-		rc = check_log(hs, log, log_count, applied_index);
+		rc = bytes_dup(snap->data, snap->len, &r->snap.data);
 	if (rc != 0)
 		return rc;
-	struct raft *r = calloc(1, sizeof(*r));
-	if (!r)
-		return RN_E_NOMEM;
+	r->snap.index = snap->index;
+	r->snap.term = snap->term;
+	r->snap.len = snap->len;
+	struct raft_entry *copy;
+	rc = entries_dup(rs->log, rs->log_count, &copy);
+	if (rc != 0)
+		return rc;
+	log_append_owned(r, copy, rs->log_count);
+	free(copy);
+	r->term = hs->term;
+	r->vote = hs->vote;
+	r->commit = hs->commit > snap->index ? hs->commit : snap->index;
+	r->hs_handed = r->hs_stable = *hs;
+	r->handed = r->stable = last_index(r);
+	r->applied = rs->applied_index;
+	/* A state machine behind the snapshot starts from the snapshot. */
+	if (r->applied < snap->index)
+		r->snap_persist = r->snap_install = true;
+	return 0;
+}
+
+static void configure(struct raft *r, const struct raft_config *cfg)
+{
 	r->id = cfg->id;
-	r->voter_count = cfg->voter_count;
+	r->voter_count = r->pr_count = cfg->voter_count;
 	r->self = -1;
 	for (uint32_t i = 0; i < cfg->voter_count; i++) {
 		r->prs[i].id = cfg->voters[i];
+		r->prs[i].voter = true;
 		if (cfg->voters[i] == cfg->id)
 			r->self = (int32_t)i;
 	}
+	r->observer = r->self < 0;
 	r->election_ticks = cfg->election_ticks;
 	r->heartbeat_ticks = cfg->heartbeat_ticks;
 	r->pre_vote = cfg->pre_vote;
 	r->check_quorum = cfg->check_quorum;
 	r->rng = cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull);
-	rc = restore(r, hs, log, log_count, applied_index);
+	/* Observers spread their first fetches over the voters. */
+	r->fetch_rotor = (uint32_t)(cfg->id % cfg->voter_count);
+}
+
+int raft_new_from(const struct raft_config *cfg, const struct raft_restore *in,
+		  struct raft **out)
+{
+	static const struct raft_hard_state zero_hs;
+	static const struct raft_snapshot no_snap;
+	struct raft_restore rs = *in;
+	if (!rs.hs)
+		rs.hs = &zero_hs;
+	const struct raft_snapshot *snap = rs.snapshot ? rs.snapshot : &no_snap;
+	int rc = check_config(cfg);
+	if (rc == 0)
+		rc = check_log(&rs, snap);
+	if (rc != 0)
+		return rc;
+	struct raft *r = calloc(1, sizeof(*r));
+	if (!r)
+		return RN_E_NOMEM;
+	configure(r, cfg);
+	rc = restore(r, &rs, snap);
 	if (rc != 0) {
 		raft_free(r);
 		return rc;
@@ -1117,11 +1640,21 @@ int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
 	return 0;
 }
 
+int raft_new(const struct raft_config *cfg, const struct raft_hard_state *hs,
+	     const struct raft_entry *log, uint32_t log_count, uint64_t applied_index,
+	     struct raft **out)
+{
+	struct raft_restore rs = { .hs = hs, .log = log, .log_count = log_count,
+				   .applied_index = applied_index };
+	return raft_new_from(cfg, &rs, out);
+}
+
 void raft_free(struct raft *r)
 {
 	if (!r)
 		return;
 	ready_release(r);
+	free(r->snap.data);
 	entries_free(r->log, r->log_count);
 	msgs_free(r->outbox, r->outbox_count);
 	free(r);
@@ -1149,7 +1682,12 @@ uint64_t raft_commit_index(const struct raft *r)
 
 uint64_t raft_last_index(const struct raft *r)
 {
-	return r->log_count;
+	return last_index(r);
+}
+
+uint64_t raft_snapshot_index(const struct raft *r)
+{
+	return r->snap.index;
 }
 
 uint64_t raft_applied_index(const struct raft *r)
@@ -1160,4 +1698,59 @@ uint64_t raft_applied_index(const struct raft *r)
 enum raft_role raft_role(const struct raft *r)
 {
 	return r->role;
+}
+
+/* ---- compaction and status -------------------------------------------- */
+
+int raft_compact(struct raft *r, uint64_t index, const void *snapshot, uint32_t len)
+{
+	if (len > RAFT_MAX_SNAPSHOT_BYTES)
+		return RN_E_FULL;
+	if ((len > 0 && !snapshot) || index > r->applied)
+		return RN_E_INVAL;
+	if (index <= r->snap.index)
+		return 0;
+	uint8_t *data;
+	if (bytes_dup(snapshot, len, &data) != 0)
+		return RN_E_NOMEM;
+	/* Applied entries are persisted and committed (applied <= stable and
+	 * commit), so none of the dropped ones is still to be handed out. */
+	RN_ASSERT(index <= r->stable && index <= r->commit && index <= r->handed);
+	uint64_t term = term_at(r, index), drop = index - r->snap.index;
+	for (uint64_t i = 0; i < drop; i++)
+		free(r->log[i].data);
+	memmove(r->log, r->log + drop, (r->log_count - drop) * sizeof(*r->log));
+	r->log_count -= drop;
+	free(r->snap.data);
+	r->snap = (struct raft_snapshot){ .index = index, .term = term, .len = len, .data = data };
+	r->snap_persist = true;
+	r->compact_to = index;
+	return 0;
+}
+
+void raft_status(const struct raft *r, struct raft_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->id = r->id;
+	st->role = r->role;
+	st->observer = r->observer;
+	st->term = r->term;
+	st->vote = r->vote;
+	st->leader = r->leader;
+	st->commit = r->commit;
+	st->applied = r->applied;
+	st->first_index = r->snap.index + 1;
+	st->last_index = last_index(r);
+	st->snapshot_index = r->snap.index;
+	st->snapshot_term = r->snap.term;
+	if (r->role != RAFT_LEADER)
+		return;
+	for (uint32_t i = 0; i < r->pr_count; i++) {
+		const struct progress *pr = &r->prs[i];
+		struct raft_peer_status *ps = &st->peers[st->peer_count++];
+		ps->id = pr->id;
+		ps->voter = pr->voter;
+		ps->match = (int32_t)i == r->self ? r->stable : pr->match;
+		ps->ticks_since_contact = (int32_t)i == r->self ? 0 : pr->idle_ticks;
+	}
 }

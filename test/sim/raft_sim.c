@@ -75,6 +75,7 @@ static int run_range(struct cli *c)
 {
 	double start = now_ms();
 	uint64_t steps = 0, committed = 0, crashes = 0, partitions = 0;
+	uint64_t compactions = 0, installs = 0, observer_runs = 0;
 	uint32_t failures = 0, max_live = 0;
 	uint64_t ran = 0;
 	for (uint64_t i = 0; i < c->seed_count; i++, ran++) {
@@ -93,16 +94,20 @@ static int run_range(struct cli *c)
 		committed += res.committed;
 		crashes += res.crashes;
 		partitions += res.partitions;
+		compactions += res.compactions;
+		installs += res.installs;
+		observer_runs += res.observers > 0;
 		if (res.liveness_ticks > max_live)
 			max_live = res.liveness_ticks;
 	}
 	double ms = now_ms() - start;
 	printf("%s: nodes=%u seeds=%" PRIu64 "..%" PRIu64 " failures=%u in %.0f ms; "
 	       "steps=%" PRIu64 " committed=%" PRIu64 " crashes=%" PRIu64
-	       " partitions=%" PRIu64 " max liveness ticks=%u (bound %u)\n",
+	       " partitions=%" PRIu64 " compactions=%" PRIu64 " snapshot installs=%" PRIu64
+	       " runs with observers=%" PRIu64 " max liveness ticks=%u (bound %u)\n",
 	       failures ? "FAILED" : "ok", c->opt.nodes, c->first_seed, c->first_seed + ran - 1,
-	       failures, ms, steps, committed, crashes, partitions, max_live,
-	       SIM_LIVENESS_BOUND_TICKS);
+	       failures, ms, steps, committed, crashes, partitions, compactions, installs,
+	       observer_runs, max_live, SIM_LIVENESS_BOUND_TICKS);
 	return failures ? 1 : 0;
 }
 
@@ -163,7 +168,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [--nodes 3|5] [--seed S | --seeds FIRST:COUNT] [--verbose]\n"
-		"          [--inject none|forget-sync|ack-before-persist|forget-vote\n"
+		"          [--inject none|forget-sync|ack-before-persist|forget-vote|skip-install\n"
 		"           [--expect-failure]]\n",
 		prog);
 }

@@ -40,6 +40,11 @@
 #define SIM_BURST_MAX 40u
 /* Tags of the proposals made in the quiet phase to show liveness. */
 #define SIM_MARKER_BIT (1ull << 62)
+/* A compaction keeps up to this many applied entries out of the snapshot
+ * (it compacts to a random index among the last ones applied). */
+#define SIM_COMPACT_SPREAD 8u
+/* Bytes per entry in a snapshot of the simulated state machine. */
+#define SIM_SNAPSHOT_ENTRY_BYTES 16u
 
 /* ---- the generator: xoshiro256** seeded through splitmix64 ------------ */
 
@@ -170,22 +175,61 @@ static bool payload_decode(const struct raft_entry *e, uint64_t *tag)
 	return memcmp(want, e->data, e->len) == 0;
 }
 
+/* ---- snapshots of the simulated state machine -------------------------- */
+
+/* A snapshot is the applied sequence itself: per entry its term and tag,
+ * 8 bytes each, little-endian.  Installing one must give a node exactly the
+ * sequence every other node applied. */
+static void snapshot_encode(const struct slog *sm, uint64_t upto, uint8_t **buf, uint32_t *len)
+{
+	RN_ASSERT(upto <= sm->n);
+	*len = (uint32_t)(upto * SIM_SNAPSHOT_ENTRY_BYTES);
+	*buf = *len ? malloc(*len) : NULL;
+	RN_ASSERT(*len == 0 || *buf);
+	for (uint64_t i = 0; i < upto; i++)
+		for (int b = 0; b < 8; b++) {
+			(*buf)[i * 16 + (uint64_t)b] = (uint8_t)(sm->e[i].term >> (8 * b));
+			(*buf)[i * 16 + 8 + (uint64_t)b] = (uint8_t)(sm->e[i].tag >> (8 * b));
+		}
+}
+
+/* Decodes snap into out; false when its size, index or term disagree. */
+static bool snapshot_decode(const struct raft_snapshot *snap, struct slog *out)
+{
+	out->n = 0;
+	if (snap->len != snap->index * SIM_SNAPSHOT_ENTRY_BYTES || (snap->len && !snap->data))
+		return false;
+	for (uint64_t i = 0; i < snap->index; i++) {
+		uint64_t term = 0, tag = 0;
+		for (int b = 0; b < 8; b++) {
+			term |= (uint64_t)snap->data[i * 16 + (uint64_t)b] << (8 * b);
+			tag |= (uint64_t)snap->data[i * 16 + 8 + (uint64_t)b] << (8 * b);
+		}
+		slog_push(out, term, tag);
+	}
+	return snap->index == 0 || out->e[snap->index - 1].term == snap->term;
+}
+
 /* ---- the cluster ------------------------------------------------------- */
 
 struct node {
 	uint64_t id;
+	bool observer;
 	struct raft *r; /* NULL while the node is down */
 	uint32_t tick_units;
 	uint64_t next_tick, restart_at;
 	bool sm_durable; /* the applied state survives a crash */
 
-	/* What the disk holds durably. */
+	/* What the disk holds durably.  disk is the whole sequence: entries
+	 * 1..disk_snap are held by the durable snapshot, the rest by the log. */
 	struct raft_hard_state hs;
 	struct slog disk;
+	uint64_t disk_snap;
 	/* The state before the last synced write (only kept to inject
 	 * SIM_INJECT_FORGET_SYNC). */
 	struct raft_hard_state prev_hs;
 	struct slog prev_disk;
+	uint64_t prev_snap;
 	bool has_prev;
 
 	/* The Ready being persisted, and the log with it applied. */
@@ -193,7 +237,11 @@ struct node {
 	struct raft_ready rd;
 	uint64_t sync_at;
 	struct slog handed;
+	uint64_t handed_snap;
 
+	/* The state machine: every entry applied, in order (sm.n == applied).
+	 * Its snapshot is this sequence, serialized. */
+	struct slog sm;
 	uint64_t applied; /* entries the state machine applied, 1..applied */
 	bool applied_marker;
 	uint64_t seen_commit; /* highest commit index seen in this incarnation */
@@ -208,17 +256,18 @@ struct sim {
 	const struct sim_options *opt;
 	struct sim_result *res;
 	struct rng g;
-	uint32_t n;
+	uint32_t n; /* voters: nodes 1..n */
+	uint32_t m; /* members: voters, then observers n+1..m */
 	uint64_t voters[SIM_MAX_NODES];
 	bool pre_vote, check_quorum;
-	struct node nodes[SIM_MAX_NODES];
-	bool blocked[SIM_MAX_NODES][SIM_MAX_NODES]; /* [from][to] */
+	struct node nodes[SIM_MAX_MEMBERS];
+	bool blocked[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS]; /* [from][to] */
 	struct flight *net;
 	uint32_t net_count, net_cap;
 
 	/* Fault intensities of this run: per mille per message or write, and
 	 * per ten thousand per time unit for crashes and partitions. */
-	uint32_t loss_pm, dup_pm, long_delay_pm, slow_sync_pm, propose_pm;
+	uint32_t loss_pm, dup_pm, long_delay_pm, slow_sync_pm, propose_pm, compact_pm;
 	uint32_t crash_p10k, partition_p10k;
 
 	uint64_t now;
@@ -269,7 +318,7 @@ static void fail(struct sim *s, const char *fmt, ...)
 
 static struct node *node_of(struct sim *s, uint64_t id)
 {
-	RN_ASSERT(id >= 1 && id <= s->n);
+	RN_ASSERT(id >= 1 && id <= s->m);
 	return &s->nodes[id - 1];
 }
 
@@ -309,7 +358,7 @@ static void check_committed_entry(struct sim *s, uint64_t id, uint64_t i, const 
 /* At most one leader per term; a follower's leader really led that term. */
 static void check_leaders(struct sim *s)
 {
-	for (uint32_t k = 0; k < s->n; k++) {
+	for (uint32_t k = 0; k < s->m; k++) {
 		struct node *nd = &s->nodes[k];
 		if (!nd->r)
 			continue;
@@ -367,11 +416,11 @@ static void check_pair(struct sim *s, const struct slog *a, const char *an, uint
 
 static void check_log_matching(struct sim *s)
 {
-	const struct slog *logs[2 * SIM_MAX_NODES];
-	const char *names[2 * SIM_MAX_NODES];
-	uint64_t ids[2 * SIM_MAX_NODES];
+	const struct slog *logs[2 * SIM_MAX_MEMBERS];
+	const char *names[2 * SIM_MAX_MEMBERS];
+	uint64_t ids[2 * SIM_MAX_MEMBERS];
 	uint32_t count = 0;
-	for (uint32_t k = 0; k < s->n; k++) {
+	for (uint32_t k = 0; k < s->m; k++) {
 		logs[count] = &s->nodes[k].disk;
 		names[count] = "durable";
 		ids[count++] = s->nodes[k].id;
@@ -409,7 +458,7 @@ static void check_committed_durable(struct sim *s)
  * has applied exactly what the shell applied. */
 static void check_nodes(struct sim *s)
 {
-	for (uint32_t k = 0; k < s->n && !s->failed; k++) {
+	for (uint32_t k = 0; k < s->m && !s->failed; k++) {
 		struct node *nd = &s->nodes[k];
 		if (!nd->r)
 			continue;
@@ -462,14 +511,23 @@ static void msg_free(struct raft_msg *m)
 	for (uint32_t i = 0; i < m->entry_count; i++)
 		free(m->entries[i].data);
 	free(m->entries);
+	free(m->snapshot);
 	m->entries = NULL;
 	m->entry_count = 0;
+	m->snapshot = NULL;
+	m->snapshot_len = 0;
 }
 
 static void msg_copy(struct raft_msg *dst, const struct raft_msg *src)
 {
 	*dst = *src;
 	dst->entries = NULL;
+	dst->snapshot = NULL;
+	if (src->snapshot_len > 0) {
+		dst->snapshot = malloc(src->snapshot_len);
+		RN_ASSERT(dst->snapshot != NULL);
+		memcpy(dst->snapshot, src->snapshot, src->snapshot_len);
+	}
 	if (src->entry_count == 0)
 		return;
 	dst->entries = calloc(src->entry_count, sizeof(*dst->entries));
@@ -564,11 +622,49 @@ static void net_deliver_due(struct sim *s)
 
 /* ---- the shell: persist, sync, send, apply ------------------------------ */
 
-/* Applies a Ready's truncation and entries to a log, checking that they
- * continue it without a gap and with non-decreasing terms. */
-static void log_apply(struct sim *s, struct node *nd, struct slog *l, const struct raft_ready *rd,
-		      const char *what)
+/* Applies a Ready's snapshot to a log view (the whole sequence): a snapshot
+ * to install replaces the entries it covers, and one from a compaction must
+ * equal them.  Every entry of a snapshot must be committed. */
+static void log_apply_snapshot(struct sim *s, struct node *nd, struct slog *l, uint64_t *snap,
+			       const struct raft_ready *rd, const char *what)
 {
+	if (rd->compact_to && (!rd->snapshot || rd->compact_to != rd->snapshot->index)) {
+		fail(s, "node %llu compacts to %llu without a snapshot of that index",
+		     (unsigned long long)nd->id, (unsigned long long)rd->compact_to);
+		return;
+	}
+	if (!rd->snapshot)
+		return;
+	struct slog x = { 0 };
+	if (!snapshot_decode(rd->snapshot, &x))
+		fail(s, "node %llu %s snapshot %llu is corrupt", (unsigned long long)nd->id, what,
+		     (unsigned long long)rd->snapshot->index);
+	for (uint64_t i = 1; i <= x.n && !s->failed; i++) {
+		check_committed_entry(s, nd->id, i, &x.e[i - 1], "holds in a snapshot");
+		if (rd->snapshot_install && i <= l->n)
+			l->e[i - 1] = x.e[i - 1];
+		else if (rd->snapshot_install)
+			slog_push(l, x.e[i - 1].term, x.e[i - 1].tag);
+		else if (i > l->n || !sent_equal(&l->e[i - 1], &x.e[i - 1]))
+			fail(s, "node %llu %s compaction snapshot differs from its log at %llu",
+			     (unsigned long long)nd->id, what, (unsigned long long)i);
+	}
+	*snap = x.n;
+	free(x.e);
+}
+
+/* Applies a Ready's snapshot, truncation and entries to a log, checking that
+ * they continue it without a gap and with non-decreasing terms. */
+static void log_apply(struct sim *s, struct node *nd, struct slog *l, uint64_t *snap,
+		      const struct raft_ready *rd, const char *what)
+{
+	log_apply_snapshot(s, nd, l, snap, rd, what);
+	if (s->failed)
+		return;
+	if (rd->truncate_from && rd->truncate_from <= *snap)
+		fail(s, "node %llu truncates from %llu inside its snapshot %llu",
+		     (unsigned long long)nd->id, (unsigned long long)rd->truncate_from,
+		     (unsigned long long)*snap);
 	if (rd->truncate_from)
 		slog_truncate(l, rd->truncate_from);
 	for (uint32_t i = 0; i < rd->entry_count; i++) {
@@ -629,8 +725,40 @@ static void check_disk(struct sim *s, struct node *nd)
 	if (nd->disk.n > 0 && nd->disk.e[nd->disk.n - 1].term > nd->hs.term)
 		fail(s, "node %llu durable log has a term above its durable term %llu",
 		     (unsigned long long)nd->id, (unsigned long long)nd->hs.term);
+	if (nd->disk_snap > nd->hs.commit)
+		fail(s, "node %llu durable snapshot %llu is beyond its durable commit %llu",
+		     (unsigned long long)nd->id, (unsigned long long)nd->disk_snap,
+		     (unsigned long long)nd->hs.commit);
 	for (uint64_t i = 1; i <= nd->hs.commit && !s->failed; i++)
 		check_committed_entry(s, nd->id, i, &nd->disk.e[i - 1], "durably commits");
+}
+
+/* Installs the Ready's snapshot in the state machine: it must move it
+ * forward, and it leaves exactly the committed sequence up to its index. */
+static void install_snapshot(struct sim *s, struct node *nd, const struct raft_ready *rd)
+{
+	const struct raft_snapshot *snap = rd->snapshot;
+	if (snap->index <= nd->applied) {
+		fail(s, "node %llu installs snapshot %llu over applied %llu",
+		     (unsigned long long)nd->id, (unsigned long long)snap->index,
+		     (unsigned long long)nd->applied);
+		return;
+	}
+	if (!snapshot_decode(snap, &nd->sm)) {
+		fail(s, "node %llu installs a corrupt snapshot %llu", (unsigned long long)nd->id,
+		     (unsigned long long)snap->index);
+		return;
+	}
+	for (uint64_t i = 1; i <= nd->sm.n && !s->failed; i++)
+		check_committed_entry(s, nd->id, i, &nd->sm.e[i - 1], "installs");
+	nd->applied = snap->index;
+	if (rd->compact_to)
+		s->res->installs++; /* from a leader, not a restart's re-install */
+	for (uint64_t i = 0; i < nd->sm.n; i++)
+		if (nd->sm.e[i].tag & SIM_MARKER_BIT)
+			nd->applied_marker = true;
+	trace(s, "node %llu installs snapshot %llu", (unsigned long long)nd->id,
+	      (unsigned long long)snap->index);
 }
 
 static void apply_committed(struct sim *s, struct node *nd, const struct raft_ready *rd)
@@ -651,6 +779,7 @@ static void apply_committed(struct sim *s, struct node *nd, const struct raft_re
 		if (s->failed)
 			return;
 		check_committed_entry(s, nd->id, e->index, &x, "applies");
+		slog_push(&nd->sm, x.term, x.tag);
 		nd->applied = e->index;
 		if (x.tag & SIM_MARKER_BIT)
 			nd->applied_marker = true;
@@ -671,12 +800,13 @@ static void write_complete(struct sim *s, struct node *nd)
 	trace(s, "node %llu sync done", (unsigned long long)nd->id);
 	if (s->opt->inject == SIM_INJECT_FORGET_SYNC) {
 		slog_copy(&nd->prev_disk, &nd->disk);
+		nd->prev_snap = nd->disk_snap;
 		nd->prev_hs = nd->hs;
 		nd->has_prev = true;
 	}
 	if (rd->truncate_from)
 		check_truncation(s, nd, rd->truncate_from);
-	log_apply(s, nd, &nd->disk, rd, "durable");
+	log_apply(s, nd, &nd->disk, &nd->disk_snap, rd, "durable");
 	if (rd->hard_state_changed) {
 		check_hard_state(s, nd, &rd->hs);
 		nd->hs = rd->hs;
@@ -685,7 +815,11 @@ static void write_complete(struct sim *s, struct node *nd)
 		check_disk(s, nd);
 	if (s->opt->inject != SIM_INJECT_ACK_BEFORE_PERSIST)
 		send_ready_msgs(s, rd);
-	apply_committed(s, nd, rd);
+	if (!s->failed && rd->snapshot && rd->snapshot_install &&
+	    s->opt->inject != SIM_INJECT_SKIP_INSTALL)
+		install_snapshot(s, nd, rd);
+	if (!s->failed)
+		apply_committed(s, nd, rd);
 	raft_advance(nd->r, rd);
 	nd->writing = false;
 	s->logs_dirty = true;
@@ -698,9 +832,12 @@ static void trace_ready(struct sim *s, const struct node *nd, const struct raft_
 	uint64_t first = rd->entry_count ? rd->entries[0].index : 0;
 	uint64_t cfirst = rd->committed_count ? rd->committed[0].index : 0;
 	trace(s,
-	      "node %llu ready: truncate %llu, entries %llu..%llu, hs%s {term %llu vote %llu "
-	      "commit %llu}, apply %llu..%llu, %u msgs",
-	      (unsigned long long)nd->id, (unsigned long long)rd->truncate_from,
+	      "node %llu ready: snapshot %llu%s, compact to %llu, truncate %llu, entries "
+	      "%llu..%llu, hs%s {term %llu vote %llu commit %llu}, apply %llu..%llu, %u msgs",
+	      (unsigned long long)nd->id,
+	      (unsigned long long)(rd->snapshot ? rd->snapshot->index : 0),
+	      rd->snapshot && rd->snapshot_install ? " (install)" : "",
+	      (unsigned long long)rd->compact_to, (unsigned long long)rd->truncate_from,
 	      (unsigned long long)first,
 	      (unsigned long long)(rd->entry_count ? first + rd->entry_count - 1 : 0),
 	      rd->hard_state_changed ? " changed" : "", (unsigned long long)rd->hs.term,
@@ -725,8 +862,9 @@ static void take_ready(struct sim *s, struct node *nd)
 	const struct raft_ready *rd = &nd->rd;
 	trace_ready(s, nd, rd);
 	nd->writing = true;
-	log_apply(s, nd, &nd->handed, rd, "handed");
-	bool writes = rd->truncate_from || rd->entry_count || rd->hard_state_changed;
+	log_apply(s, nd, &nd->handed, &nd->handed_snap, rd, "handed");
+	bool writes = rd->truncate_from || rd->entry_count || rd->hard_state_changed ||
+		      rd->snapshot || rd->compact_to;
 	if (s->opt->inject == SIM_INJECT_ACK_BEFORE_PERSIST)
 		send_ready_msgs(s, rd);
 	if (!writes) {
@@ -752,12 +890,14 @@ static void node_crash(struct sim *s, struct node *nd)
 	nd->writing = false;
 	if (s->opt->inject == SIM_INJECT_FORGET_SYNC && nd->has_prev) {
 		slog_copy(&nd->disk, &nd->prev_disk);
+		nd->disk_snap = nd->prev_snap;
 		nd->hs = nd->prev_hs;
 		nd->has_prev = false;
 	}
 	if (s->opt->inject == SIM_INJECT_FORGET_VOTE)
 		nd->hs.vote = 0;
 	slog_copy(&nd->handed, &nd->disk);
+	nd->handed_snap = nd->disk_snap;
 	if (!nd->sm_durable) {
 		nd->applied = 0;
 	} else if (nd->applied > nd->hs.commit) {
@@ -767,6 +907,7 @@ static void node_crash(struct sim *s, struct node *nd)
 			     (unsigned long long)nd->hs.commit);
 		nd->applied = nd->hs.commit;
 	}
+	nd->sm.n = nd->applied;
 	nd->applied_marker = false;
 	nd->restart_at = s->now + 1 + rng_below(&s->g, SIM_MAX_DOWN_UNITS);
 	s->res->crashes++;
@@ -774,52 +915,114 @@ static void node_crash(struct sim *s, struct node *nd)
 	step_end(s);
 }
 
-/* Starts a node from its durable state, as a process restart would. */
-static void node_start(struct sim *s, struct node *nd)
+/* The durable log after the snapshot, as raft entries with payloads rebuilt
+ * from their tags; *data holds the payload bytes. */
+static struct raft_entry *durable_entries(const struct node *nd, uint8_t **data, uint32_t *count)
 {
-	step_begin(s);
-	uint64_t n = nd->disk.n;
+	uint64_t first = nd->disk_snap, n = nd->disk.n - first;
 	struct raft_entry *log = n ? calloc(n, sizeof(*log)) : NULL;
-	uint8_t *data = n ? malloc(n * SIM_MAX_PAYLOAD_BYTES) : NULL;
-	RN_ASSERT(n == 0 || (log && data));
+	*data = n ? malloc(n * SIM_MAX_PAYLOAD_BYTES) : NULL;
+	RN_ASSERT(n == 0 || (log && *data));
 	for (uint64_t i = 0; i < n; i++) {
-		const struct sent *e = &nd->disk.e[i];
+		const struct sent *e = &nd->disk.e[first + i];
 		log[i].term = e->term;
-		log[i].index = i + 1;
+		log[i].index = first + i + 1;
 		if (e->tag) {
-			log[i].data = data + i * SIM_MAX_PAYLOAD_BYTES;
+			log[i].data = *data + i * SIM_MAX_PAYLOAD_BYTES;
 			log[i].len = payload_len(e->tag);
 			payload_fill(e->tag, log[i].data);
 		}
 	}
+	*count = (uint32_t)n;
+	return log;
+}
+
+/* What a restarted node must report: exactly its durable state. */
+static void check_restart(struct sim *s, struct node *nd)
+{
+	nd->seen_commit = raft_commit_index(nd->r);
+	if (nd->seen_commit != nd->hs.commit || raft_term(nd->r) != nd->hs.term ||
+	    raft_last_index(nd->r) != nd->disk.n || raft_snapshot_index(nd->r) != nd->disk_snap)
+		fail(s, "node %llu restarted with commit %llu term %llu log %llu snapshot %llu, "
+			"not its durable state",
+		     (unsigned long long)nd->id, (unsigned long long)nd->seen_commit,
+		     (unsigned long long)raft_term(nd->r), (unsigned long long)raft_last_index(nd->r),
+		     (unsigned long long)raft_snapshot_index(nd->r));
+}
+
+/* Starts a node from its durable state (snapshot, log, hard state), as a
+ * process restart would. */
+static void node_start(struct sim *s, struct node *nd)
+{
+	step_begin(s);
+	uint8_t *data;
+	uint32_t n;
+	struct raft_entry *log = durable_entries(nd, &data, &n);
+	struct raft_snapshot snap = { .index = nd->disk_snap,
+				      .term = nd->disk_snap ? nd->disk.e[nd->disk_snap - 1].term : 0 };
+	snapshot_encode(&nd->disk, nd->disk_snap, &snap.data, &snap.len);
 	struct raft_config cfg = {
 		.id = nd->id, .voters = s->voters, .voter_count = s->n,
 		.election_ticks = SIM_ELECTION_TICKS, .heartbeat_ticks = SIM_HEARTBEAT_TICKS,
 		.seed = rng_next(&s->g), .pre_vote = s->pre_vote, .check_quorum = s->check_quorum,
+		.observer = nd->observer,
 	};
-	int rc = raft_new(&cfg, &nd->hs, log, (uint32_t)n, nd->applied, &nd->r);
+	struct raft_restore rs = { .hs = &nd->hs, .snapshot = &snap, .log = log, .log_count = n,
+				   .applied_index = nd->applied };
+	int rc = raft_new_from(&cfg, &rs, &nd->r);
 	free(log);
 	free(data);
-	trace(s, "node %llu starts: term %llu vote %llu commit %llu, %llu entries, applied %llu",
+	free(snap.data);
+	trace(s, "node %llu starts: term %llu vote %llu commit %llu, snapshot %llu, %u entries, "
+		 "applied %llu",
 	      (unsigned long long)nd->id, (unsigned long long)nd->hs.term,
 	      (unsigned long long)nd->hs.vote, (unsigned long long)nd->hs.commit,
-	      (unsigned long long)n, (unsigned long long)nd->applied);
+	      (unsigned long long)nd->disk_snap, n, (unsigned long long)nd->applied);
 	if (rc != 0) {
 		nd->r = NULL;
 		fail(s, "node %llu cannot restart from its durable state: %s",
 		     (unsigned long long)nd->id, rn_errname(rc));
 	} else {
 		nd->next_tick = s->now + 1 + rng_below(&s->g, nd->tick_units);
-		nd->seen_commit = raft_commit_index(nd->r);
-		if (nd->seen_commit != nd->hs.commit || raft_term(nd->r) != nd->hs.term ||
-		    raft_last_index(nd->r) != n)
-			fail(s, "node %llu restarted with commit %llu term %llu log %llu, not "
-				"its durable state",
-			     (unsigned long long)nd->id, (unsigned long long)nd->seen_commit,
-			     (unsigned long long)raft_term(nd->r),
-			     (unsigned long long)raft_last_index(nd->r));
+		check_restart(s, nd);
 	}
 	step_end(s);
+}
+
+/* Compacts a node's log at a random index among the last it applied, with
+ * its state machine up to there as the snapshot. */
+static void node_compact(struct sim *s, struct node *nd)
+{
+	uint64_t lo = raft_snapshot_index(nd->r) + 1, hi = raft_applied_index(nd->r);
+	if (lo > hi)
+		return;
+	uint64_t spread = hi - lo + 1 < SIM_COMPACT_SPREAD ? hi - lo + 1 : SIM_COMPACT_SPREAD;
+	uint64_t index = hi - rng_below(&s->g, spread);
+	RN_ASSERT(index <= nd->sm.n);
+	uint8_t *buf;
+	uint32_t len;
+	snapshot_encode(&nd->sm, index, &buf, &len);
+	step_begin(s);
+	int rc = raft_compact(nd->r, index, buf, len);
+	free(buf);
+	trace(s, "node %llu compacts to %llu: %s", (unsigned long long)nd->id,
+	      (unsigned long long)index, rn_errname(rc));
+	if (rc != 0)
+		fail(s, "node %llu refused to compact to %llu: %s", (unsigned long long)nd->id,
+		     (unsigned long long)index, rn_errname(rc));
+	else if (raft_snapshot_index(nd->r) != index)
+		fail(s, "node %llu compacted to %llu reports snapshot %llu",
+		     (unsigned long long)nd->id, (unsigned long long)index,
+		     (unsigned long long)raft_snapshot_index(nd->r));
+	s->res->compactions++;
+	step_end(s);
+}
+
+static void compact_unit(struct sim *s)
+{
+	for (uint32_t k = 0; k < s->m && !s->failed; k++)
+		if (s->nodes[k].r && rng_permille(&s->g, s->compact_pm))
+			node_compact(s, &s->nodes[k]);
 }
 
 /* ---- faults and proposals ---------------------------------------------- */
@@ -844,7 +1047,7 @@ static void propose(struct sim *s, struct node *nd, uint64_t tag)
 static struct node *find_leader(struct sim *s)
 {
 	struct node *best = NULL;
-	for (uint32_t k = 0; k < s->n; k++) {
+	for (uint32_t k = 0; k < s->m; k++) {
 		struct node *nd = &s->nodes[k];
 		if (nd->r && raft_is_leader(nd->r) &&
 		    (!best || raft_term(nd->r) > raft_term(best->r)))
@@ -864,20 +1067,20 @@ static void partition_change(struct sim *s)
 	} else if (kind == 1 || (kind == 3 && !leader)) {
 		/* A symmetric split into two random sides. */
 		uint64_t side = rng_next(&s->g);
-		for (uint32_t a = 0; a < s->n; a++)
-			for (uint32_t b = 0; b < s->n; b++)
+		for (uint32_t a = 0; a < s->m; a++)
+			for (uint32_t b = 0; b < s->m; b++)
 				s->blocked[a][b] = ((side >> a) & 1) != ((side >> b) & 1);
 		trace(s, "symmetric partition, side mask %llx",
-		      (unsigned long long)(side & ((1u << s->n) - 1)));
+		      (unsigned long long)(side & ((1u << s->m) - 1)));
 	} else if (kind == 2) {
 		/* Random one-way cuts: a hears b while b does not hear a. */
-		for (uint32_t a = 0; a < s->n; a++)
-			for (uint32_t b = 0; b < s->n; b++)
+		for (uint32_t a = 0; a < s->m; a++)
+			for (uint32_t b = 0; b < s->m; b++)
 				s->blocked[a][b] = a != b && rng_permille(&s->g, 300);
 		trace(s, "one-way partition");
 	} else {
 		/* The leader can still send but hears nobody. */
-		for (uint32_t a = 0; a < s->n; a++)
+		for (uint32_t a = 0; a < s->m; a++)
 			s->blocked[a][leader->id - 1] = a != leader->id - 1;
 		trace(s, "leader %llu hears nobody", (unsigned long long)leader->id);
 	}
@@ -889,13 +1092,13 @@ static void partition_change(struct sim *s)
 static void faults_unit(struct sim *s)
 {
 	if (rng_below(&s->g, 10000) < s->crash_p10k) {
-		struct node *nd = &s->nodes[rng_below(&s->g, s->n)];
+		struct node *nd = &s->nodes[rng_below(&s->g, s->m)];
 		if (nd->r)
 			node_crash(s, nd);
 	}
 	if (!s->failed && rng_below(&s->g, 10000) < s->partition_p10k)
 		partition_change(s);
-	for (uint32_t k = 0; k < s->n && !s->failed; k++) {
+	for (uint32_t k = 0; k < s->m && !s->failed; k++) {
 		struct node *nd = &s->nodes[k];
 		if (!nd->r && nd->restart_at <= s->now)
 			node_start(s, nd);
@@ -907,7 +1110,7 @@ static void faults_unit(struct sim *s)
 								  : 1;
 		struct node *nd = find_leader(s);
 		if (!nd)
-			nd = &s->nodes[rng_below(&s->g, s->n)];
+			nd = &s->nodes[rng_below(&s->g, s->m)];
 		for (uint64_t i = 0; i < count && nd->r && !s->failed; i++)
 			propose(s, nd, s->next_tag++);
 	}
@@ -922,10 +1125,10 @@ static void quiet_begin(struct sim *s)
 	s->quiet = true;
 	memset(s->blocked, 0, sizeof(s->blocked));
 	s->bound_units = (uint64_t)SIM_LIVENESS_BOUND_TICKS * s->max_tick_units;
-	for (uint32_t k = 0; k < s->n; k++)
+	for (uint32_t k = 0; k < s->m; k++)
 		s->nodes[k].applied_marker = false;
 	step_end(s);
-	for (uint32_t k = 0; k < s->n && !s->failed; k++)
+	for (uint32_t k = 0; k < s->m && !s->failed; k++)
 		if (!s->nodes[k].r)
 			node_start(s, &s->nodes[k]);
 }
@@ -935,7 +1138,7 @@ static bool quiet_unit(struct sim *s)
 {
 	uint64_t elapsed = s->now - SIM_FAULT_UNITS;
 	bool all = true;
-	for (uint32_t k = 0; k < s->n; k++)
+	for (uint32_t k = 0; k < s->m; k++)
 		all = all && s->nodes[k].applied_marker;
 	if (all) {
 		s->res->liveness_ticks =
@@ -964,7 +1167,7 @@ static bool quiet_unit(struct sim *s)
 
 static void ticks_unit(struct sim *s)
 {
-	for (uint32_t k = 0; k < s->n && !s->failed; k++) {
+	for (uint32_t k = 0; k < s->m && !s->failed; k++) {
 		struct node *nd = &s->nodes[k];
 		if (!nd->r || nd->next_tick > s->now)
 			continue;
@@ -986,7 +1189,7 @@ static void ticks_unit(struct sim *s)
 
 static void disk_unit(struct sim *s)
 {
-	for (uint32_t k = 0; k < s->n && !s->failed; k++) {
+	for (uint32_t k = 0; k < s->m && !s->failed; k++) {
 		struct node *nd = &s->nodes[k];
 		if (nd->r && nd->writing && nd->sync_at <= s->now) {
 			step_begin(s);
@@ -1012,11 +1215,19 @@ static void sim_setup(struct sim *s)
 	s->propose_pm = 20 + (uint32_t)rng_below(g, 200);
 	s->crash_p10k = (uint32_t)rng_below(g, 150);
 	s->partition_p10k = (uint32_t)rng_below(g, 150);
+	s->compact_pm = rng_below(g, 4) == 0 ? 0 : 2 + (uint32_t)rng_below(g, 40);
+	/* Half the runs have no observer, a quarter one, a quarter two. */
+	uint32_t observers = (uint32_t)rng_below(g, 4);
+	observers = observers < 2 ? 0 : observers - 1;
+	s->m = s->n + observers;
+	s->res->observers = observers;
 	s->next_tag = 1;
-	for (uint32_t k = 0; k < s->n; k++) {
+	for (uint32_t k = 0; k < s->m; k++) {
 		struct node *nd = &s->nodes[k];
 		nd->id = k + 1;
-		s->voters[k] = nd->id;
+		nd->observer = k >= s->n;
+		if (!nd->observer)
+			s->voters[k] = nd->id;
 		nd->tick_units = SIM_TICK_MIN_UNITS +
 				 (uint32_t)rng_below(g, SIM_TICK_MAX_UNITS - SIM_TICK_MIN_UNITS + 1);
 		if (nd->tick_units > s->max_tick_units)
@@ -1024,24 +1235,27 @@ static void sim_setup(struct sim *s)
 		nd->sm_durable = rng_below(g, 2);
 	}
 	trace(s,
-	      "seed %llu: %u nodes, pre_vote %d check_quorum %d, loss %u‰ dup %u‰ long delay "
-	      "%u‰ slow sync %u‰ propose %u‰, crash %u/10000 partition %u/10000 per unit",
-	      (unsigned long long)s->opt->seed, s->n, s->pre_vote, s->check_quorum, s->loss_pm,
-	      s->dup_pm, s->long_delay_pm, s->slow_sync_pm, s->propose_pm, s->crash_p10k,
-	      s->partition_p10k);
-	for (uint32_t k = 0; k < s->n; k++)
-		trace(s, "node %u ticks every %u units, state machine %s", k + 1,
-		      s->nodes[k].tick_units, s->nodes[k].sm_durable ? "durable" : "volatile");
+	      "seed %llu: %u voters %u observers, pre_vote %d check_quorum %d, loss %u‰ dup %u‰ "
+	      "long delay %u‰ slow sync %u‰ propose %u‰ compact %u‰, crash %u/10000 partition "
+	      "%u/10000 per unit",
+	      (unsigned long long)s->opt->seed, s->n, s->m - s->n, s->pre_vote, s->check_quorum,
+	      s->loss_pm, s->dup_pm, s->long_delay_pm, s->slow_sync_pm, s->propose_pm,
+	      s->compact_pm, s->crash_p10k, s->partition_p10k);
+	for (uint32_t k = 0; k < s->m; k++)
+		trace(s, "node %u (%s) ticks every %u units, state machine %s", k + 1,
+		      s->nodes[k].observer ? "observer" : "voter", s->nodes[k].tick_units,
+		      s->nodes[k].sm_durable ? "durable" : "volatile");
 }
 
 static void sim_teardown(struct sim *s)
 {
-	for (uint32_t k = 0; k < s->n; k++) {
+	for (uint32_t k = 0; k < s->m; k++) {
 		struct node *nd = &s->nodes[k];
 		raft_free(nd->r);
 		free(nd->disk.e);
 		free(nd->prev_disk.e);
 		free(nd->handed.e);
+		free(nd->sm.e);
 	}
 	for (uint32_t i = 0; i < s->net_count; i++)
 		msg_free(&s->net[i].m);
@@ -1060,7 +1274,7 @@ int sim_run(const struct sim_options *opt, struct sim_result *res)
 	s->opt = opt;
 	s->res = res;
 	sim_setup(s);
-	for (uint32_t k = 0; k < s->n && !s->failed; k++)
+	for (uint32_t k = 0; k < s->m && !s->failed; k++)
 		node_start(s, &s->nodes[k]);
 	for (s->now = 0; !s->failed; s->now++) {
 		if (s->now < SIM_FAULT_UNITS)
@@ -1070,6 +1284,8 @@ int sim_run(const struct sim_options *opt, struct sim_result *res)
 		if (s->quiet && !s->failed && quiet_unit(s))
 			break;
 		ticks_unit(s);
+		if (!s->failed)
+			compact_unit(s);
 		if (!s->failed)
 			net_deliver_due(s);
 		if (!s->failed)
@@ -1084,7 +1300,7 @@ int sim_run(const struct sim_options *opt, struct sim_result *res)
 
 int sim_inject_parse(const char *name, enum sim_inject *out)
 {
-	for (int i = SIM_INJECT_NONE; i <= SIM_INJECT_FORGET_VOTE; i++) {
+	for (int i = SIM_INJECT_NONE; i <= SIM_INJECT_SKIP_INSTALL; i++) {
 		if (strcmp(name, sim_inject_name((enum sim_inject)i)) == 0) {
 			*out = (enum sim_inject)i;
 			return 0;
@@ -1104,6 +1320,8 @@ const char *sim_inject_name(enum sim_inject inject)
 		return "ack-before-persist";
 	case SIM_INJECT_FORGET_VOTE:
 		return "forget-vote";
+	case SIM_INJECT_SKIP_INSTALL:
+		return "skip-install";
 	}
 	return "unknown";
 }

@@ -9,7 +9,9 @@
  * duplicates messages and can be partitioned (both ways or one way), a disk
  * whose writes become durable only when a simulated fsync completes, crashes
  * that lose everything not yet durable, restarts from the durable state, and
- * random proposals.  After every step (one tick, one delivered message, one
+ * random proposals, random log compaction on every node (the simulated state
+ * machine's snapshot is its applied sequence), snapshot transfer to nodes
+ * that fall behind, and in some runs one or two observers.  After every step (one tick, one delivered message, one
  * completed fsync, one crash, restart or proposal) the checker verifies the
  * safety invariants listed in docs/simulation.md.  The run ends with a quiet
  * phase (faults healed, every node up) in which a leader must be elected and
@@ -22,9 +24,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Cluster sizes the simulator runs. */
+/* Cluster sizes the simulator runs (voters). */
 #define SIM_MIN_NODES 3u
 #define SIM_MAX_NODES 5u
+/* Observers (non-voting members that fetch the committed log) some runs
+ * add to the voters. */
+#define SIM_MAX_OBSERVERS 2u
+#define SIM_MAX_MEMBERS (SIM_MAX_NODES + SIM_MAX_OBSERVERS)
 
 /*
  * Liveness bound.  Once the quiet phase starts, a leader is elected and a
@@ -49,6 +55,9 @@ enum sim_inject {
 	SIM_INJECT_ACK_BEFORE_PERSIST,
 	/* On a crash the disk forgets the vote of the durable hard state. */
 	SIM_INJECT_FORGET_VOTE,
+	/* The shell persists a snapshot from the leader but does not install it
+	 * in its state machine. */
+	SIM_INJECT_SKIP_INSTALL,
 };
 
 struct sim_options {
@@ -67,6 +76,9 @@ struct sim_result {
 	uint32_t liveness_ticks; /* quiet phase: ticks until every node applied */
 	uint64_t committed;   /* entries known committed at the end */
 	uint32_t crashes, elections, partitions;
+	uint32_t compactions;   /* raft_compact calls that compacted */
+	uint32_t installs;      /* snapshots installed from a leader (restarts excluded) */
+	uint32_t observers;     /* observers in this run */
 };
 
 /*
@@ -78,8 +90,8 @@ struct sim_result {
  */
 int sim_run(const struct sim_options *opt, struct sim_result *res);
 
-/* Parses "none", "forget-sync", "ack-before-persist" or "forget-vote";
- * returns 0 or -1. */
+/* Parses "none", "forget-sync", "ack-before-persist", "forget-vote" or
+ * "skip-install"; returns 0 or -1. */
 int sim_inject_parse(const char *name, enum sim_inject *out);
 /* The name sim_inject_parse accepts for inject; never NULL. */
 const char *sim_inject_name(enum sim_inject inject);

@@ -172,6 +172,122 @@ TEST(raft_restarts_from_store)
 	kv_close(kv);
 }
 
+static int save_entries(struct kv *kv, uint64_t first, uint32_t n, uint64_t term)
+{
+	struct raft_entry e[16];
+	RN_ASSERT(n <= 16);
+	for (uint32_t i = 0; i < n; i++)
+		e[i] = (struct raft_entry){ .term = term, .index = first + i, .len = 1,
+					    .data = (uint8_t *)"e" };
+	struct raft_ready rd = { .hard_state_changed = true,
+				 .hs = { .term = term, .commit = first + n - 1 },
+				 .entries = e, .entry_count = n };
+	return raft_store_save(kv, &rd);
+}
+
+TEST(compaction_persists_snapshot_and_drops_covered_entries)
+{
+	const char *dir = harness_tmpdir();
+	struct kv *kv = open_kv(dir);
+	CHECK(kv != NULL);
+	CHECK_OK(save_entries(kv, 1, 5, 2));
+	struct raft_snapshot snap = { .index = 3, .term = 2, .len = 4, .data = (uint8_t *)"snap" };
+	struct raft_ready rd = { .snapshot = &snap, .compact_to = 3 };
+	CHECK_OK(raft_store_save(kv, &rd));
+	CHECK_OK(kv_sync(kv));
+	kv_close(kv);
+
+	kv = open_kv(dir);
+	CHECK(kv != NULL);
+	struct raft_store_state st;
+	CHECK_OK(raft_store_load_all(kv, &st));
+	CHECK_EQ_INT(st.hs.term, 2);
+	CHECK_EQ_INT(st.hs.commit, 5);
+	CHECK_EQ_INT(st.snapshot.index, 3);
+	CHECK_EQ_INT(st.snapshot.term, 2);
+	CHECK_EQ_INT(st.snapshot.len, 4);
+	CHECK(memcmp(st.snapshot.data, "snap", 4) == 0);
+	CHECK_EQ_INT(st.count, 2);
+	CHECK_EQ_INT(st.entries[0].index, 4);
+	CHECK_EQ_INT(st.entries[1].index, 5);
+	/* The old loader cannot return the snapshot and says so. */
+	struct raft_hard_state hs;
+	struct raft_entry *e = NULL;
+	uint32_t n = 0;
+	CHECK_EQ_INT(raft_store_load(kv, &hs, &e, &n), RN_E_CORRUPT_STATE);
+	/* What was loaded restores a node. */
+	uint64_t voters[] = { 1 };
+	struct raft_config cfg = { .id = 1, .voters = voters, .voter_count = 1,
+				   .election_ticks = 10, .heartbeat_ticks = 2 };
+	struct raft_restore rs = { .hs = &st.hs, .snapshot = &st.snapshot, .log = st.entries,
+				   .log_count = st.count, .applied_index = 3 };
+	struct raft *r = NULL;
+	CHECK_OK(raft_new_from(&cfg, &rs, &r));
+	CHECK_EQ_INT(raft_snapshot_index(r), 3);
+	CHECK_EQ_INT(raft_last_index(r), 5);
+	CHECK_EQ_INT(raft_commit_index(r), 5);
+	raft_free(r);
+	raft_store_state_free(&st);
+	CHECK(st.snapshot.data == NULL && st.entries == NULL);
+	kv_close(kv);
+}
+
+TEST(installed_snapshot_replaces_the_whole_log)
+{
+	struct kv *kv = open_kv(harness_tmpdir());
+	CHECK(kv != NULL);
+	CHECK_OK(save_entries(kv, 1, 5, 1));
+	struct raft_snapshot snap = { .index = 10, .term = 3, .len = 2, .data = (uint8_t *)"ok" };
+	struct raft_ready rd = { .snapshot = &snap, .snapshot_install = true, .compact_to = 10,
+				 .truncate_from = 11, .hard_state_changed = true,
+				 .hs = { .term = 3, .commit = 10 } };
+	CHECK_OK(raft_store_save(kv, &rd));
+	struct raft_store_state st;
+	CHECK_OK(raft_store_load_all(kv, &st));
+	CHECK_EQ_INT(st.snapshot.index, 10);
+	CHECK_EQ_INT(st.count, 0);
+	CHECK_EQ_INT(st.hs.commit, 10);
+	raft_store_state_free(&st);
+	/* The log goes on right after the snapshot. */
+	CHECK_OK(save_entries(kv, 11, 2, 3));
+	CHECK_OK(raft_store_load_all(kv, &st));
+	CHECK_EQ_INT(st.count, 2);
+	CHECK_EQ_INT(st.entries[0].index, 11);
+	raft_store_state_free(&st);
+	kv_close(kv);
+}
+
+TEST(store_without_snapshot_loads_with_both_loaders)
+{
+	struct kv *kv = open_kv(harness_tmpdir());
+	CHECK(kv != NULL);
+	CHECK_OK(save_entries(kv, 1, 3, 1));
+	struct raft_store_state st;
+	CHECK_OK(raft_store_load_all(kv, &st));
+	CHECK_EQ_INT(st.snapshot.index, 0);
+	CHECK(st.snapshot.data == NULL);
+	CHECK_EQ_INT(st.count, 3);
+	raft_store_state_free(&st);
+	kv_close(kv);
+}
+
+TEST(corrupt_snapshot_or_gap_after_it_is_refused)
+{
+	struct kv *kv = open_kv(harness_tmpdir());
+	CHECK(kv != NULL);
+	CHECK_OK(kv_put(kv, KV_TABLE_RAFT_META, RAFT_STORE_SNAPSHOT_KEY,
+			strlen(RAFT_STORE_SNAPSHOT_KEY), "short", 5));
+	struct raft_store_state st;
+	CHECK_EQ_INT(raft_store_load_all(kv, &st), RN_E_CORRUPT_STATE);
+	/* A snapshot at 3 with the log resuming at 5: entry 4 is missing. */
+	struct raft_snapshot snap = { .index = 3, .term = 1 };
+	struct raft_ready rd = { .snapshot = &snap };
+	CHECK_OK(raft_store_save(kv, &rd));
+	CHECK_OK(save_entries(kv, 5, 1, 1));
+	CHECK_EQ_INT(raft_store_load_all(kv, &st), RN_E_CORRUPT_STATE);
+	kv_close(kv);
+}
+
 int main(int argc, char **argv)
 {
 	return harness_run(argc, argv);
