@@ -20,6 +20,7 @@ enum setting_type {
 	SET_VOTERS, /* ID@HOST:PORT,... */
 	SET_PATH,   /* a directory */
 	SET_LEVEL,  /* debug, info, warn, error */
+	SET_ID,     /* [A-Za-z0-9._-], at most max characters; may be empty */
 };
 
 struct setting {
@@ -83,6 +84,22 @@ static const struct setting settings[] = {
 	 FIELD(log_retention_check_interval_ms), 1, INT32_MAX,
 	 "How often the node looks for log segments to delete under the retention policy "
 	 "(takes effect with retention)."},
+	{"cluster.id", SET_ID, "(none)", FIELD(cluster_id), 0, CONFIG_MAX_CLUSTER_ID_LEN,
+	 "Id of the cluster this node belongs to. Empty: the first quorum leader creates one "
+	 "(or adopts this setting) and every node stores the id it learns from the metadata log; "
+	 "a node whose stored id differs from this setting refuses to start."},
+	{"rack", SET_ID, "(none)", FIELD(rack), 0, CONFIG_MAX_RACK_LEN,
+	 "Rack (or zone) of this broker; placement spreads a partition's replicas over racks."},
+	{"broker.heartbeat.interval.ms", SET_INT, "2000", FIELD(broker_heartbeat_interval_ms), 10,
+	 INT32_MAX, "How often a broker sends a heartbeat to the active controller."},
+	{"broker.session.timeout.ms", SET_INT, "9000", FIELD(broker_session_timeout_ms), 100,
+	 INT32_MAX,
+	 "A broker whose last heartbeat is older than this is fenced: it leaves every ISR and "
+	 "loses the partitions it leads. Used by the active controller."},
+	{"metadata.snapshot.interval.records", SET_INT, "20000",
+	 FIELD(metadata_snapshot_interval_records), 1, INT32_MAX,
+	 "A node writes a snapshot of its metadata image and drops the log prefix it covers "
+	 "after applying this many metadata log entries since its last snapshot."},
 };
 
 static void set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -206,6 +223,20 @@ static int parse_voters(const char *text, struct node_config *cfg)
 	return RN_OK;
 }
 
+/* Copies an identifier of at most max characters of [A-Za-z0-9._-] into out
+ * (which holds max + 1 bytes); the empty string is allowed. */
+static int parse_id(const char *text, size_t max, char *out)
+{
+	size_t n = strlen(text);
+	if (n > max)
+		return RN_E_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)text[i]) && !strchr("._-", text[i]))
+			return RN_E_INVAL;
+	memcpy(out, text, n + 1);
+	return RN_OK;
+}
+
 static const char *type_hint(enum setting_type type)
 {
 	switch (type) {
@@ -223,6 +254,8 @@ static const char *type_hint(enum setting_type type)
 		return "a path";
 	case SET_LEVEL:
 		return "debug, info, warn or error";
+	case SET_ID:
+		return "letters, digits, '.', '_' and '-' (cluster.id at most 39, rack at most 64)";
 	}
 	return "?";
 }
@@ -264,6 +297,8 @@ static int apply_value(struct node_config *cfg, const struct setting *s, const c
 		return RN_OK;
 	case SET_LEVEL:
 		return rn_log_parse_level(value, &cfg->log_level);
+	case SET_ID:
+		return parse_id(value, (size_t)s->max, field);
 	}
 	RN_UNREACHABLE();
 	return RN_E_INVAL;
@@ -583,6 +618,12 @@ int config_finish(struct node_config *cfg, char *err)
 	}
 	if (!(cfg->roles & NODE_ROLE_CONTROLLER) && is_voter) {
 		set_err(err, "node.id %d is in voters but lacks the controller role", cfg->node_id);
+		return RN_E_INVALID_CONFIG;
+	}
+	if (cfg->broker_heartbeat_interval_ms >= cfg->broker_session_timeout_ms) {
+		set_err(err, "broker.heartbeat.interval.ms (%" PRId64 ") must be shorter than "
+			     "broker.session.timeout.ms (%" PRId64 ")",
+			cfg->broker_heartbeat_interval_ms, cfg->broker_session_timeout_ms);
 		return RN_E_INVALID_CONFIG;
 	}
 	if (cfg->min_insync_replicas > cfg->default_replication_factor) {

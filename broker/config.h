@@ -35,6 +35,10 @@
 /* Longest path the node accepts for data.dir and --config. */
 #define CONFIG_MAX_PATH 1024u
 
+/* Longest cluster.id (the metadata image's limit) and rack. */
+#define CONFIG_MAX_CLUSTER_ID_LEN 39u
+#define CONFIG_MAX_RACK_LEN 64u
+
 /* Longest error message config functions produce. */
 #define CONFIG_MAX_ERROR 512u
 
@@ -69,6 +73,13 @@ struct node_config {
 	int64_t log_flush_interval_ms;
 	int64_t replica_lag_time_max_ms;
 	int64_t log_retention_check_interval_ms;
+	/* The cluster id this node must belong to ("" : learn it from the
+	 * metadata log, or create one when the log is empty). */
+	char cluster_id[CONFIG_MAX_CLUSTER_ID_LEN + 1];
+	char rack[CONFIG_MAX_RACK_LEN + 1]; /* "" : none */
+	int64_t broker_heartbeat_interval_ms;
+	int64_t broker_session_timeout_ms;
+	int64_t metadata_snapshot_interval_records;
 
 	/* Where the file came from (empty: none), for the start-up summary. */
 	char config_file[CONFIG_MAX_PATH];
@@ -126,7 +137,8 @@ int config_parse(struct node_config *cfg, int argc, char *const *argv, char *con
 
 /*
  * Resolves derived defaults (advertise = listen, voters = "<node.id>@<listen>")
- * and checks settings against each other (a controller must be a voter).
+ * and checks settings against each other (a controller must be a voter, the
+ * heartbeat interval must be shorter than the session timeout).
  * Returns 0 or RN_E_INVALID_CONFIG.
  */
 int config_finish(struct node_config *cfg, char *err);

@@ -232,6 +232,18 @@ static void dispatch_api(struct req *r)
 	case RUNNEL__API_KEY__API_DELETE_TOPICS:
 		handle_delete_topics(r);
 		return;
+	case RUNNEL__API_KEY__API_DESCRIBE_QUORUM:
+		handle_describe_quorum(r);
+		return;
+	case RUNNEL__API_KEY__API_BROKER_REGISTRATION:
+		handle_broker_registration(r);
+		return;
+	case RUNNEL__API_KEY__API_BROKER_HEARTBEAT:
+		handle_broker_heartbeat(r);
+		return;
+	case RUNNEL__API_KEY__API_RAFT_MESSAGE:
+		handle_raft_message(r);
+		return;
 	default:
 		/* wire_request_check accepted only keys in the API table. */
 		req_fail(r, RN_E_UNSUPPORTED_API, NULL);
@@ -256,9 +268,11 @@ static void dispatch(struct conn *c, Runnel__Request *msg)
 
 	const char *why = NULL;
 	int rc = wire_request_check(msg, &why);
-	/* A produce with acks=0 is never answered, so it takes no slot. */
-	bool silent = rc == RN_OK && msg->body_case == RUNNEL__REQUEST__BODY_PRODUCE &&
-		      msg->produce->acks == 0;
+	/* A produce with acks=0 and a Raft message are never answered, so they
+	 * take no slot. */
+	bool silent = rc == RN_OK && ((msg->body_case == RUNNEL__REQUEST__BODY_PRODUCE &&
+				       msg->produce->acks == 0) ||
+				      msg->body_case == RUNNEL__REQUEST__BODY_RAFT_MESSAGE);
 	if (!silent) {
 		int qrc = respq_push(&c->q, r, &r->seq);
 		/* Reading pauses at capacity, so a slot is always free here. */

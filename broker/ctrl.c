@@ -1,5 +1,5 @@
-/* ctrl.c: the controller shell around raft/ and controller/. */
-#include "broker/ctrl.h"
+/* ctrl.c: the controller shell around raft/ and controller/: Readies, applying, leadership. */
+#include "broker/ctrl_internal.h"
 
 #include "broker/node.h"
 #include "broker/partition.h"
@@ -8,55 +8,16 @@
 #include "common/log.h"
 #include "common/rn_assert.h"
 #include "controller/controller.h"
-#include "raft/raft.h"
 #include "raft/raft_store.h"
 #include "wire/meta_codec.h"
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum ctrl_phase {
-	CTRL_REPLAY,      /* re-applying the committed log */
-	CTRL_STARTING,    /* waiting for leadership to propose start-up records */
-	CTRL_REGISTERING, /* start-up records proposed, not yet applied */
-	CTRL_RUNNING,
-};
-
-struct ctrl_waiter {
-	uint64_t index;
-	void (*cb)(void *arg, int err);
-	void *arg;
-	struct ctrl_waiter *prev;
-	struct ctrl_waiter *next;
-};
-
-struct pending_name {
-	char name[RN_MAX_TOPIC_NAME_LEN + 1];
-	uint64_t index;
-};
-
-struct ctrl {
-	struct node *node;
-	struct raft *raft;
-	struct meta_image *img;
-	struct event *tick_ev;
-	enum ctrl_phase phase;
-	uint64_t replay_until;   /* commit index found at start */
-	uint64_t register_index; /* last start-up record */
-	bool outstanding;        /* a Ready is between raft_ready and raft_advance */
-	bool syncing;            /* ... and waits for the flusher */
-	bool failed;
-	struct raft_ready rd;
-	struct ctrl_waiter *waiters;
-	struct pending_name *pending;
-	uint32_t pending_count;
-	uint32_t pending_cap;
-	const char **pending_view;
-};
-
-static void fail_fatal(struct ctrl *c, const char *what, int rc)
+void ctrl_fail(struct ctrl *c, const char *what, int rc)
 {
 	LOG_ERROR("controller", "%s: %s; stopping the node", what, rn_strerror(rc));
 	c->failed = true;
@@ -72,6 +33,16 @@ int32_t ctrl_leader_id(const struct ctrl *c)
 {
 	uint64_t id = raft_leader(c->raft);
 	return id == 0 ? -1 : (int32_t)id;
+}
+
+bool ctrl_is_active(const struct ctrl *c)
+{
+	return c->active && !c->failed && raft_is_leader(c->raft);
+}
+
+bool ctrl_replayed(const struct ctrl *c)
+{
+	return c->phase != CTRL_REPLAY;
 }
 
 /* Raft ids must not be 0; node.id starts at 1, so the two are the same. */
@@ -187,7 +158,7 @@ const char *const *ctrl_pending_names(struct ctrl *c, uint32_t *count)
 int ctrl_propose(struct ctrl *c, const struct meta_record *recs, uint32_t count,
 		 uint64_t *last_index)
 {
-	if (c->failed || !raft_is_leader(c->raft))
+	if (!ctrl_is_active(c))
 		return RN_E_NOT_CONTROLLER;
 	for (uint32_t i = 0; i < count; i++) {
 		uint8_t *buf = NULL;
@@ -211,6 +182,65 @@ int ctrl_propose(struct ctrl *c, const struct meta_record *recs, uint32_t count,
 	return RN_OK;
 }
 
+/* Proposes records the lifecycle decided; a failure is logged and the
+ * lifecycle decides again on a later tick. */
+static void propose_decided(struct ctrl *c, struct meta_record *recs, uint32_t count)
+{
+	uint64_t last = 0;
+	int rc = count ? ctrl_propose(c, recs, count, &last) : RN_OK;
+	if (rc != RN_OK)
+		LOG_WARN("controller", "cannot propose %u lifecycle record(s): %s", count,
+			 rn_strerror(rc));
+	controller_records_free(recs, count);
+}
+
+/* ------------------------------------------------------ broker lifecycle */
+
+int ctrl_broker_register(struct ctrl *c, const struct controller_registration *reg,
+			 int64_t *broker_epoch, uint64_t *wait_index, char *why)
+{
+	*wait_index = 0;
+	if (!ctrl_is_active(c)) {
+		ctrl_not_controller_why(c, why);
+		return RN_E_NOT_CONTROLLER;
+	}
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	int rc = controller_broker_register(c->lc, c->img, reg, rn_mono_ms(), broker_epoch, &recs,
+					    &count, why, CTRL_WHY_LEN);
+	if (rc == RN_OK && count > 0)
+		rc = ctrl_propose(c, recs, count, wait_index);
+	controller_records_free(recs, count);
+	if (rc != RN_OK && !why[0])
+		snprintf(why, CTRL_WHY_LEN, "%s", rn_strerror(rc));
+	return rc;
+}
+
+int ctrl_broker_heartbeat(struct ctrl *c, const struct controller_heartbeat *hb,
+			  struct controller_heartbeat_resp *resp)
+{
+	if (!ctrl_is_active(c))
+		return RN_E_NOT_CONTROLLER;
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	int rc = controller_broker_heartbeat(c->lc, c->img, hb, rn_mono_ms(), resp, &recs, &count);
+	if (rc != RN_OK)
+		return rc;
+	propose_decided(c, recs, count);
+	return RN_OK;
+}
+
+static void lifecycle_tick(struct ctrl *c)
+{
+	if (!ctrl_is_active(c) || ++c->lifecycle_ticks < CTRL_LIFECYCLE_TICKS)
+		return;
+	c->lifecycle_ticks = 0;
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	if (controller_lifecycle_tick(c->lc, c->img, rn_mono_ms(), &recs, &count) == RN_OK)
+		propose_decided(c, recs, count);
+}
+
 /* ----------------------------------------------------------------- apply */
 
 static void log_applied(struct ctrl *c, const struct meta_record *rec, const char *removed)
@@ -223,9 +253,15 @@ static void log_applied(struct ctrl *c, const struct meta_record *rec, const cha
 		break;
 	case META_REC_REGISTER_BROKER:
 		if (live)
-			LOG_INFO("controller", "broker %d registered at %s:%d (epoch %" PRId64 ")",
+			LOG_INFO("controller", "broker %d registered at %s:%d (epoch %" PRId64 "%s%s)",
 				 rec->u.broker.node_id, rec->u.broker.host, rec->u.broker.port,
-				 rec->u.broker.broker_epoch);
+				 rec->u.broker.broker_epoch, rec->u.broker.rack[0] ? ", rack " : "",
+				 rec->u.broker.rack);
+		break;
+	case META_REC_FENCE_BROKER:
+		if (live)
+			LOG_INFO("controller", "broker %d %s", rec->u.fence.node_id,
+				 rec->u.fence.fenced ? "fenced" : "unfenced");
 		break;
 	case META_REC_TOPIC:
 		meta_topic_id_format(rec->u.topic.topic_id, id);
@@ -243,12 +279,15 @@ static void log_applied(struct ctrl *c, const struct meta_record *rec, const cha
 	}
 }
 
-/* Tells the partition manager what a just-applied record changed. */
+/* Tells the partition manager (and the node) what a just-applied record
+ * changed. */
 static int follow_record(struct ctrl *c, const struct meta_record *rec, const char *removed)
 {
 	struct pmgr *pm = c->node->pm;
 	const struct meta_topic *t;
 	switch (rec->type) {
+	case META_REC_CLUSTER:
+		return node_learn_cluster_id(c->node, rec->u.cluster.cluster_id);
 	case META_REC_TOPIC:
 		t = meta_image_topic_by_id(c->img, rec->u.topic.topic_id);
 		RN_ASSERT(t != NULL);
@@ -257,6 +296,18 @@ static int follow_record(struct ctrl *c, const struct meta_record *rec, const ch
 		t = meta_image_topic_by_id(c->img, rec->u.partition.topic_id);
 		RN_ASSERT(t != NULL);
 		return pmgr_apply_partition(pm, t, meta_topic_partition(t, rec->u.partition.partition));
+	case META_REC_PARTITION_CHANGE:
+		/* A change for a topic deleted meanwhile is ignored by the image. */
+		t = meta_image_topic_by_id(c->img, rec->u.partition_change.topic_id);
+		if (!t)
+			return RN_OK;
+		return pmgr_apply_partition(pm, t,
+					    meta_topic_partition(t, rec->u.partition_change.partition));
+	case META_REC_CONFIG:
+		t = meta_image_topic_by_id(c->img, rec->u.config.topic_id);
+		if (t)
+			pmgr_apply_topic_config(pm, t);
+		return RN_OK;
 	case META_REC_REMOVE_TOPIC:
 		if (removed[0])
 			pmgr_remove_topic(pm, removed);
@@ -291,49 +342,143 @@ static int apply_entry(struct ctrl *c, const struct raft_entry *e)
 		rc = follow_record(c, &rec, removed);
 		/* A partition log that cannot open is reported by the partition
 		 * manager; the metadata stays applied and other partitions work. */
-		if (rc != RN_OK && rc != RN_E_NOMEM)
+		if (rc != RN_OK && rc != RN_E_NOMEM && rc != RN_E_INCONSISTENT_CLUSTER_ID)
 			rc = RN_OK;
 	}
 	meta_record_free_contents(&rec);
 	return rc;
 }
 
-/* ----------------------------------------------------------- start-up */
-
-static void propose_startup(struct ctrl *c)
+/* Replaces the image by the snapshot the leader sent (or the one stored,
+ * at start) and brings the partition manager in line with it. */
+static int install_snapshot(struct ctrl *c, const struct raft_snapshot *s)
 {
-	struct node *n = c->node;
-	const char *stored = meta_image_cluster_id(c->img);
-	uint64_t last = meta_image_applied_index(c->img);
-	if (stored[0] == '\0') {
-		struct meta_record rec;
-		memset(&rec, 0, sizeof(rec));
-		rec.type = META_REC_CLUSTER;
-		snprintf(rec.u.cluster.cluster_id, sizeof(rec.u.cluster.cluster_id), "%s",
-			 n->cluster_id);
-		int rc = ctrl_propose(c, &rec, 1, &last);
-		if (rc != RN_OK) {
-			fail_fatal(c, "cannot propose the cluster record", rc);
-			return;
-		}
-	}
-	struct meta_record *recs = NULL;
-	uint32_t count = 0;
-	int rc = controller_plan_register_broker(c->img, n->cfg.node_id, n->cfg.advertise.host,
-						 n->cfg.advertise.port, n->broker_epoch, &recs,
-						 &count);
-	if (rc == RN_OK && count > 0)
-		rc = ctrl_propose(c, recs, count, &last);
-	controller_records_free(recs, count);
+	struct meta_image *img = NULL;
+	int rc = meta_snapshot_decode(s->data, s->len, &img);
 	if (rc != RN_OK) {
-		fail_fatal(c, "cannot register this broker", rc);
-		return;
+		LOG_ERROR("controller", "the snapshot at index %" PRIu64 " does not decode", s->index);
+		return rc;
 	}
-	c->register_index = last;
-	c->phase = CTRL_REGISTERING;
+	if (meta_image_applied_index(img) != s->index) {
+		LOG_ERROR("controller", "the snapshot claims index %" PRIu64 " but holds %" PRIu64,
+			  s->index, meta_image_applied_index(img));
+		meta_image_free(img);
+		return RN_E_CORRUPT_STATE;
+	}
+	meta_image_free(c->img);
+	c->img = img;
+	c->snapshot_index = s->index;
+	LOG_INFO("controller", "installed the metadata snapshot at index %" PRIu64
+			       " (term %" PRIu64 ", %u bytes): %u topic(s), %u broker(s)",
+		 s->index, s->term, s->len, meta_image_topic_count(img), meta_image_broker_count(img));
+	const char *id = meta_image_cluster_id(img);
+	if (id[0]) {
+		rc = node_learn_cluster_id(c->node, id);
+		if (rc != RN_OK)
+			return rc;
+	}
+	rc = pmgr_reconcile(c->node->pm, img);
+	return rc == RN_E_NOMEM ? rc : RN_OK;
 }
 
-/* Moves through the start-up phases after each applied Ready. */
+/* Every metadata.snapshot.interval.records applied entries, hands the core
+ * a snapshot so it can drop the log prefix. */
+static void maybe_compact(struct ctrl *c)
+{
+	uint64_t applied = meta_image_applied_index(c->img);
+	uint64_t interval = (uint64_t)c->node->cfg.metadata_snapshot_interval_records;
+	if (c->phase == CTRL_REPLAY || applied < c->snapshot_index + interval ||
+	    applied > raft_applied_index(c->raft))
+		return;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = meta_snapshot_encode(c->img, &buf, &len);
+	if (rc == RN_OK)
+		rc = raft_compact(c->raft, applied, buf, (uint32_t)len);
+	free(buf);
+	if (rc != RN_OK) {
+		LOG_WARN("controller", "cannot snapshot the metadata image at index %" PRIu64 ": %s",
+			 applied, rn_strerror(rc));
+		/* Try again after another interval rather than at every Ready. */
+		c->snapshot_index = applied;
+		return;
+	}
+	c->snapshot_index = applied;
+	LOG_INFO("controller", "metadata snapshot at index %" PRIu64 " (%zu bytes); log compacted",
+		 applied, len);
+	node_schedule_turn(c->node);
+}
+
+/* --------------------------------------------------------- leadership */
+
+static void note_leader(struct ctrl *c)
+{
+	int32_t leader = ctrl_leader_id(c);
+	if (leader == c->last_leader_logged)
+		return;
+	c->last_leader_logged = leader;
+	if (leader < 0)
+		LOG_INFO("controller", "no quorum leader known (term %" PRIu64 ")", raft_term(c->raft));
+	else
+		LOG_INFO("controller", "quorum leader is node %d (term %" PRIu64 ")%s", leader,
+			 raft_term(c->raft), leader == c->node->cfg.node_id ? ": this node" : "");
+}
+
+/* The first active leader of a new cluster names it. */
+static void propose_cluster_record(struct ctrl *c)
+{
+	if (meta_image_cluster_id(c->img)[0] || c->cluster_proposed_term == raft_term(c->raft))
+		return;
+	c->cluster_proposed_term = raft_term(c->raft);
+	struct meta_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = META_REC_CLUSTER;
+	if (c->node->cluster_id[0])
+		snprintf(rec.u.cluster.cluster_id, sizeof(rec.u.cluster.cluster_id), "%s",
+			 c->node->cluster_id);
+	else if (node_generate_cluster_id(rec.u.cluster.cluster_id) != RN_OK) {
+		ctrl_fail(c, "cannot generate a cluster id", RN_E_IO);
+		return;
+	}
+	uint64_t last = 0;
+	int rc = ctrl_propose(c, &rec, 1, &last);
+	if (rc != RN_OK)
+		LOG_WARN("controller", "cannot propose the cluster record: %s", rn_strerror(rc));
+}
+
+/* Tracks whether this node is the active controller. */
+static void update_leadership(struct ctrl *c)
+{
+	note_leader(c);
+	if (!raft_is_leader(c->raft)) {
+		if (c->active)
+			LOG_INFO("controller", "no longer the active controller");
+		c->active = false;
+		c->lead_term = 0;
+		return;
+	}
+	if (c->lead_term != raft_term(c->raft)) {
+		/* The log end now includes the no-op of the new term: once it is
+		 * applied, the image holds everything earlier leaders committed. */
+		c->lead_term = raft_term(c->raft);
+		c->lead_start_index = raft_last_index(c->raft);
+		c->active = false;
+	}
+	if (!c->active && c->phase != CTRL_REPLAY &&
+	    meta_image_applied_index(c->img) >= c->lead_start_index) {
+		if (controller_lifecycle_reset(c->lc, c->img, rn_mono_ms()) != RN_OK)
+			return;
+		c->active = true;
+		c->lifecycle_ticks = 0;
+		LOG_INFO("controller", "this node is the active controller (term %" PRIu64
+				       ", metadata index %" PRIu64 ")",
+			 raft_term(c->raft), meta_image_applied_index(c->img));
+	}
+	if (c->active)
+		propose_cluster_record(c);
+}
+
+/* Ends the replay once the image reaches what was committed at start. */
 static void advance_phase(struct ctrl *c)
 {
 	uint64_t applied = meta_image_applied_index(c->img);
@@ -342,41 +487,39 @@ static void advance_phase(struct ctrl *c)
 			 applied, meta_image_topic_count(c->img), meta_image_broker_count(c->img));
 		int rc = pmgr_open_all(c->node->pm);
 		if (rc != RN_OK) {
-			fail_fatal(c, "cannot open the partition logs", rc);
-			return;
-		}
-		c->phase = CTRL_STARTING;
-	}
-	if (c->phase == CTRL_STARTING && raft_is_leader(c->raft))
-		propose_startup(c);
-	if (c->phase == CTRL_REGISTERING && applied >= c->register_index) {
-		const char *img_id = meta_image_cluster_id(c->img);
-		if (strcmp(img_id, c->node->cluster_id) != 0) {
-			LOG_ERROR("controller", "the metadata log belongs to cluster %s but this node's "
-						"data directory to cluster %s",
-				  img_id, c->node->cluster_id);
-			fail_fatal(c, "inconsistent cluster id", RN_E_INCONSISTENT_CLUSTER_ID);
+			ctrl_fail(c, "cannot open the partition logs", rc);
 			return;
 		}
 		c->phase = CTRL_RUNNING;
-		node_on_ready(c->node);
+		node_on_replayed(c->node);
 	}
+	update_leadership(c);
 }
 
 /* ----------------------------------------------------------- the Ready */
 
-static void finish_ready(struct ctrl *c)
+static void apply_ready(struct ctrl *c)
 {
-	/* Messages go to peers here once a transport exists; a single voter
-	 * never produces any. */
-	if (c->rd.msg_count > 0)
-		LOG_DEBUG("controller", "dropping %u Raft message(s): no peer transport",
-			  c->rd.msg_count);
+	if (c->rd.snapshot && c->rd.snapshot_install) {
+		int rc = install_snapshot(c, c->rd.snapshot);
+		if (rc != RN_OK) {
+			ctrl_fail(c, "cannot install the metadata snapshot", rc);
+			return;
+		}
+	}
 	for (uint32_t i = 0; i < c->rd.committed_count && !c->failed; i++) {
+		if (c->rd.committed[i].index <= meta_image_applied_index(c->img))
+			continue;
 		int rc = apply_entry(c, &c->rd.committed[i]);
 		if (rc != RN_OK)
-			fail_fatal(c, "cannot apply the metadata log", rc);
+			ctrl_fail(c, "cannot apply the metadata log", rc);
 	}
+}
+
+static void finish_ready(struct ctrl *c)
+{
+	ctrl_net_send_ready(c);
+	apply_ready(c);
 	raft_advance(c->raft, &c->rd);
 	c->outstanding = false;
 	if (c->failed)
@@ -386,22 +529,26 @@ static void finish_ready(struct ctrl *c)
 	else
 		notify_waiters(c, RN_OK);
 	advance_phase(c);
+	maybe_compact(c);
+	node_on_metadata(c->node);
 }
 
 void ctrl_pump(struct ctrl *c)
 {
 	while (!c->failed && !c->outstanding && raft_has_ready(c->raft)) {
-		raft_ready(c->raft, &c->rd);
+		if (raft_ready(c->raft, &c->rd) != RN_OK)
+			return; /* out of memory: the next turn tries again */
 		c->outstanding = true;
 		bool persist = c->rd.hard_state_changed || c->rd.entry_count > 0 ||
-			       c->rd.truncate_from != 0;
+			       c->rd.truncate_from != 0 || c->rd.snapshot != NULL ||
+			       c->rd.compact_to != 0;
 		if (!persist) {
 			finish_ready(c);
 			continue;
 		}
 		int rc = raft_store_save(c->node->kv, &c->rd);
 		if (rc != RN_OK) {
-			fail_fatal(c, "cannot persist Raft state", rc);
+			ctrl_fail(c, "cannot persist Raft state", rc);
 			return;
 		}
 		/* Nothing that depends on this Ready happens before it is synced. */
@@ -416,7 +563,7 @@ void ctrl_on_synced(struct ctrl *c, bool ok)
 	RN_ASSERT(c->syncing && c->outstanding);
 	c->syncing = false;
 	if (!ok) {
-		fail_fatal(c, "fsync of the node's LMDB environment failed", RN_E_IO);
+		ctrl_fail(c, "fsync of the node's LMDB environment failed", RN_E_IO);
 		return;
 	}
 	finish_ready(c);
@@ -431,23 +578,24 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->failed)
 		return;
 	raft_tick(c->raft);
-	/* A node that became leader proposes its start-up records even when no
-	 * Ready is pending. */
-	if (c->phase == CTRL_STARTING && raft_is_leader(c->raft) && !c->outstanding)
-		advance_phase(c);
+	if (!c->outstanding)
+		update_leadership(c);
+	lifecycle_tick(c);
 	ctrl_pump(c);
 	node_schedule_turn(c->node);
 }
 
 /* ------------------------------------------------------------- lifetime */
 
-static int build_raft(struct ctrl *c, const struct raft_hard_state *hs,
-		      const struct raft_entry *log, uint32_t count)
+static int build_raft(struct ctrl *c, const struct raft_store_state *st)
 {
 	const struct node_config *cfg = &c->node->cfg;
 	uint64_t voters[RN_MAX_NODES];
-	for (uint32_t i = 0; i < cfg->voter_count; i++)
+	bool voter = false;
+	for (uint32_t i = 0; i < cfg->voter_count; i++) {
 		voters[i] = raft_id_of(cfg->voters[i].node_id);
+		voter = voter || cfg->voters[i].node_id == cfg->node_id;
+	}
 	uint64_t seed = 0;
 	if (node_random(&seed, sizeof(seed)) != RN_OK)
 		seed = (uint64_t)rn_mono_us();
@@ -460,11 +608,37 @@ static int build_raft(struct ctrl *c, const struct raft_hard_state *hs,
 		.seed = seed,
 		.pre_vote = true,
 		.check_quorum = true,
+		.observer = !voter,
 	};
-	int rc = raft_new(&rc_cfg, hs->term ? hs : NULL, log, count, 0, &c->raft);
+	/* The image is rebuilt at every start: applied 0 makes the first Ready
+	 * carry the stored snapshot (to install) and every committed entry
+	 * after it. */
+	struct raft_restore rs = {
+		.hs = st->hs.term ? &st->hs : NULL,
+		.snapshot = st->snapshot.index ? &st->snapshot : NULL,
+		.log = st->entries,
+		.log_count = st->count,
+		.applied_index = 0,
+	};
+	int rc = raft_new_from(&rc_cfg, &rs, &c->raft);
 	if (rc != RN_OK)
 		LOG_ERROR("controller", "cannot restore Raft state: %s", rn_strerror(rc));
+	else
+		LOG_INFO("controller", "Raft %s among %u voter(s): term %" PRIu64 ", snapshot %" PRIu64
+				       ", %u log entries, commit %" PRIu64,
+			 voter ? "voter" : "observer", cfg->voter_count, st->hs.term,
+			 st->snapshot.index, st->count, st->hs.commit);
 	return rc;
+}
+
+static int start_ticking(struct ctrl *c)
+{
+	c->tick_ev = event_new(c->node->base, -1, EV_PERSIST, tick_cb, c);
+	if (!c->tick_ev)
+		return RN_E_NOMEM;
+	struct timeval tick = {NODE_TICK_MS / 1000, (NODE_TICK_MS % 1000) * 1000};
+	event_add(c->tick_ev, &tick);
+	return RN_OK;
 }
 
 int ctrl_open(struct node *n, struct ctrl **out)
@@ -473,48 +647,46 @@ int ctrl_open(struct node *n, struct ctrl **out)
 	if (!c)
 		return RN_E_NOMEM;
 	c->node = n;
-	struct raft_hard_state hs;
-	struct raft_entry *log = NULL;
-	uint32_t count = 0;
-	int rc = raft_store_load(n->kv, &hs, &log, &count);
+	c->last_leader_logged = -1;
+	struct raft_store_state st;
+	int rc = raft_store_load_all(n->kv, &st);
 	if (rc != RN_OK) {
 		LOG_ERROR("controller", "cannot load Raft state from LMDB: %s", rn_strerror(rc));
 		goto fail_ctrl;
 	}
-	rc = build_raft(c, &hs, log, count);
-	raft_store_free_entries(log, count);
+	rc = build_raft(c, &st);
+	c->replay_until = st.hs.commit > st.snapshot.index ? st.hs.commit : st.snapshot.index;
+	c->snapshot_index = st.snapshot.index;
+	raft_store_state_free(&st);
 	if (rc != RN_OK)
 		goto fail_ctrl;
-	rc = meta_image_new(&c->img);
+	c->status = calloc(1, sizeof(*c->status));
+	rc = c->status ? meta_image_new(&c->img) : RN_E_NOMEM;
 	if (rc != RN_OK)
 		goto fail_raft;
-	if (n->cfg.voter_count > 1 || !(n->cfg.roles & NODE_ROLE_CONTROLLER))
-		LOG_WARN("controller", "this version runs single-node clusters only: Raft messages "
-				       "between nodes are not sent, so with %u voter(s) and roles %s "
-				       "the node waits for a leader and does not serve clients",
-			 n->cfg.voter_count,
-			 (n->cfg.roles & NODE_ROLE_CONTROLLER) ? "including controller" : "broker");
-	c->replay_until = hs.commit;
-	c->phase = CTRL_REPLAY;
-	pmgr_set_live(n->pm, hs.commit == 0);
-	LOG_INFO("controller", "Raft state: term %" PRIu64 ", %u log entries, commit %" PRIu64,
-		 hs.term, count, hs.commit);
-	c->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, c);
-	if (!c->tick_ev) {
-		rc = RN_E_NOMEM;
+	rc = controller_lifecycle_new(n->cfg.broker_session_timeout_ms, &c->lc);
+	if (rc != RN_OK)
 		goto fail_image;
-	}
-	struct timeval tick = {NODE_TICK_MS / 1000, (NODE_TICK_MS % 1000) * 1000};
-	event_add(c->tick_ev, &tick);
+	rc = ctrl_net_open(c);
+	if (rc == RN_OK)
+		rc = start_ticking(c);
+	if (rc != RN_OK)
+		goto fail_net;
+	c->phase = CTRL_REPLAY;
+	pmgr_set_live(n->pm, c->replay_until == 0);
 	*out = c;
 	n->ctrl = c;
 	advance_phase(c);
 	ctrl_pump(c);
 	return RN_OK;
 
+fail_net:
+	ctrl_net_close(c);
+	controller_lifecycle_free(c->lc);
 fail_image:
 	meta_image_free(c->img);
 fail_raft:
+	free(c->status);
 	raft_free(c->raft);
 fail_ctrl:
 	free(c);
@@ -528,8 +700,11 @@ void ctrl_free(struct ctrl *c)
 	if (c->tick_ev)
 		event_free(c->tick_ev);
 	notify_waiters(c, RN_E_SHUTTING_DOWN);
+	ctrl_net_close(c);
+	controller_lifecycle_free(c->lc);
 	raft_free(c->raft);
 	meta_image_free(c->img);
+	free(c->status);
 	free(c->pending);
 	free(c->pending_view);
 	free(c);

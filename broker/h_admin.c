@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest validation message sent back for one topic. */
-#define ADMIN_WHY_LEN 256u
+/* Longest validation message sent back for one topic (room for
+ * ctrl_not_controller_why). */
+#define ADMIN_WHY_LEN CTRL_WHY_LEN
 
 /* A CreateTopics or DeleteTopics request waiting for its records to apply. */
 struct admin_wait {
@@ -40,11 +41,17 @@ static void admin_finish(struct admin_wait *aw, int err)
 	if (aw->timer)
 		event_free(aw->timer);
 	aw->timer = NULL;
+	char *why = (char *)rn_strerror(err);
+	if (err == RN_E_NOT_CONTROLLER) {
+		/* Leadership moved while the records waited: say where it went. */
+		why = req_alloc(aw->r, CTRL_WHY_LEN);
+		ctrl_not_controller_why(aw->r->node->ctrl, why);
+	}
 	for (uint32_t i = 0; i < aw->count && err != RN_OK; i++) {
 		if (!aw->proposed[i])
 			continue;
 		*aw->error_codes[i] = rn_err_to_wire(err);
-		*aw->error_messages[i] = (char *)rn_strerror(err);
+		*aw->error_messages[i] = why;
 	}
 	req_respond(aw->r, &aw->resp);
 }
@@ -176,6 +183,11 @@ static int create_one(struct req *r, const Runnel__CreatableTopic *ct, bool vali
 		return rc;
 	struct meta_record *recs = NULL;
 	uint32_t count = 0;
+	/* Only the active controller's image is known to be current. */
+	if (!ctrl_is_active(n->ctrl)) {
+		ctrl_not_controller_why(n->ctrl, why);
+		return RN_E_NOT_CONTROLLER;
+	}
 	rc = controller_plan_create_topic(ctrl_image(n->ctrl), &ctr, id, random, &recs, &count, why,
 					  ADMIN_WHY_LEN);
 	if (rc != RN_OK)
@@ -266,8 +278,12 @@ void handle_delete_topics(struct req *r)
 		struct meta_record *recs = NULL;
 		uint32_t rec_count = 0;
 		uint64_t index = 0;
-		int rc = controller_plan_delete_topic(ctrl_image(n->ctrl), dr->names[i], &recs,
-						      &rec_count, why, sizeof(why));
+		int rc = RN_E_NOT_CONTROLLER;
+		if (!ctrl_is_active(n->ctrl))
+			ctrl_not_controller_why(n->ctrl, why);
+		else
+			rc = controller_plan_delete_topic(ctrl_image(n->ctrl), dr->names[i], &recs,
+							  &rec_count, why, sizeof(why));
 		if (rc == RN_OK)
 			rc = ctrl_propose(n->ctrl, recs, rec_count, &index);
 		controller_records_free(recs, rec_count);

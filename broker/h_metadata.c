@@ -110,6 +110,7 @@ static void fill_brokers(struct req *r, Runnel__MetadataResponse *body,
 		bi->host = (char *)b->host;
 		bi->port = b->port;
 		bi->fenced = b->fenced;
+		bi->rack = (char *)b->rack;
 		body->brokers[i] = bi;
 	}
 }

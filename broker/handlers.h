@@ -20,6 +20,11 @@ void handle_delete_topics(struct req *r);
 void handle_produce(struct req *r);
 void handle_fetch(struct req *r);
 void handle_list_offsets(struct req *r);
+void handle_describe_quorum(struct req *r);
+void handle_broker_registration(struct req *r);
+void handle_broker_heartbeat(struct req *r);
+/* One-way: never answered (the request holds no response slot). */
+void handle_raft_message(struct req *r);
 
 /* Answers the fetches that became ready during this turn (called by the
  * node at the end of the turn). */

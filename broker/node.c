@@ -4,6 +4,7 @@
 #include "broker/conn.h"
 #include "broker/ctrl.h"
 #include "broker/handlers.h"
+#include "broker/member.h"
 #include "broker/partition.h"
 #include "broker/server.h"
 #include "common/errors.h"
@@ -29,7 +30,6 @@
 /* Keys of the node's own facts in KV_TABLE_NODE. */
 #define KEY_NODE_ID "node.id"
 #define KEY_CLUSTER_ID "cluster.id"
-#define KEY_BROKER_EPOCH "broker.epoch"
 
 int node_random(void *buf, size_t len)
 {
@@ -222,8 +222,7 @@ static int prepare_data_dir(struct node *n)
 	return RN_OK;
 }
 
-/* A cluster id as Kafka makes them: 16 random bytes in URL-safe base64. */
-static int generate_cluster_id(char out[NODE_CLUSTER_ID_LEN + 1])
+int node_generate_cluster_id(char out[NODE_CLUSTER_ID_LEN + 1])
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -261,8 +260,10 @@ static int kv_put_text(struct kv *kv, const char *key, const char *value)
 	return kv_put(kv, KV_TABLE_NODE, key, strlen(key), value, strlen(value));
 }
 
-/* First start: records node id and a new cluster id.  Later starts: checks
- * the node id and reads the cluster id.  Every start bumps the broker epoch. */
+/* First start: records the node id.  Every start: checks the node id, and
+ * the stored cluster id against cluster.id when both exist.  A node that
+ * has no stored cluster id learns it from the metadata log
+ * (node_learn_cluster_id). */
 static int check_identity(struct node *n)
 {
 	char stored[32];
@@ -270,15 +271,10 @@ static int check_identity(struct node *n)
 	snprintf(want, sizeof(want), "%d", n->cfg.node_id);
 	int rc = kv_get_text(n->kv, KEY_NODE_ID, stored, sizeof(stored));
 	if (rc == RN_E_NOT_FOUND) {
-		rc = generate_cluster_id(n->cluster_id);
-		if (rc == RN_OK)
-			rc = kv_put_text(n->kv, KEY_CLUSTER_ID, n->cluster_id);
-		if (rc == RN_OK)
-			rc = kv_put_text(n->kv, KEY_NODE_ID, want);
+		rc = kv_put_text(n->kv, KEY_NODE_ID, want);
 		if (rc != RN_OK)
 			return rc;
-		LOG_INFO("node", "new data directory %s: cluster id %s, node id %s", n->cfg.data_dir,
-			 n->cluster_id, want);
+		LOG_INFO("node", "new data directory %s for node id %s", n->cfg.data_dir, want);
 	} else if (rc != RN_OK) {
 		return rc;
 	} else if (strcmp(stored, want) != 0) {
@@ -286,25 +282,46 @@ static int check_identity(struct node *n)
 				  "with node.id %s; refusing to start",
 			  n->cfg.data_dir, stored, want);
 		return RN_E_INVALID_CONFIG;
-	} else {
-		rc = kv_get_text(n->kv, KEY_CLUSTER_ID, n->cluster_id, sizeof(n->cluster_id));
-		if (rc != RN_OK) {
-			LOG_ERROR("node", "data directory %s has a node id but no valid cluster id",
-				  n->cfg.data_dir);
-			return RN_E_CORRUPT_STATE;
-		}
 	}
-	char epoch[32] = "0";
-	rc = kv_get_text(n->kv, KEY_BROKER_EPOCH, epoch, sizeof(epoch));
-	if (rc != RN_OK && rc != RN_E_NOT_FOUND)
-		return rc;
-	n->broker_epoch = strtoll(epoch, NULL, 10) + 1;
-	snprintf(epoch, sizeof(epoch), "%" PRId64, n->broker_epoch);
-	rc = kv_put_text(n->kv, KEY_BROKER_EPOCH, epoch);
-	if (rc != RN_OK)
-		return rc;
+	rc = kv_get_text(n->kv, KEY_CLUSTER_ID, n->cluster_id, sizeof(n->cluster_id));
+	if (rc == RN_E_NOT_FOUND) {
+		snprintf(n->cluster_id, sizeof(n->cluster_id), "%s", n->cfg.cluster_id);
+	} else if (rc != RN_OK) {
+		LOG_ERROR("node", "data directory %s holds an invalid cluster id", n->cfg.data_dir);
+		return RN_E_CORRUPT_STATE;
+	} else if (n->cfg.cluster_id[0] && strcmp(n->cfg.cluster_id, n->cluster_id) != 0) {
+		LOG_ERROR("node", "data directory %s belongs to cluster %s, but this node is configured "
+				  "with cluster.id %s; refusing to start",
+			  n->cfg.data_dir, n->cluster_id, n->cfg.cluster_id);
+		return RN_E_INCONSISTENT_CLUSTER_ID;
+	}
 	/* Start-up may block on the disk: nothing is served yet. */
 	return kv_sync(n->kv);
+}
+
+int node_learn_cluster_id(struct node *n, const char *cluster_id)
+{
+	if (n->cluster_id[0] && strcmp(n->cluster_id, cluster_id) != 0) {
+		LOG_ERROR("node", "the metadata log belongs to cluster %s but this node belongs to "
+				  "cluster %s (data directory %s or cluster.id); refusing to join",
+			  cluster_id, n->cluster_id, n->cfg.data_dir);
+		node_stop(n, 1);
+		return RN_E_INCONSISTENT_CLUSTER_ID;
+	}
+	char stored[CONFIG_MAX_CLUSTER_ID_LEN + 1];
+	if (kv_get_text(n->kv, KEY_CLUSTER_ID, stored, sizeof(stored)) == RN_OK)
+		return RN_OK;
+	/* Once per data directory: a synchronous write is fine. */
+	int rc = kv_put_text(n->kv, KEY_CLUSTER_ID, cluster_id);
+	if (rc == RN_OK)
+		rc = kv_sync(n->kv);
+	if (rc != RN_OK) {
+		LOG_ERROR("node", "cannot store the cluster id: %s", rn_strerror(rc));
+		return rc;
+	}
+	snprintf(n->cluster_id, sizeof(n->cluster_id), "%s", cluster_id);
+	LOG_INFO("node", "joined cluster %s", cluster_id);
+	return RN_OK;
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -341,7 +358,7 @@ static int open_storage(struct node *n)
 		return rc;
 	}
 	rc = check_identity(n);
-	if (rc != RN_OK && rc != RN_E_INVALID_CONFIG)
+	if (rc != RN_OK && rc != RN_E_INVALID_CONFIG && rc != RN_E_INCONSISTENT_CLUSTER_ID)
 		LOG_ERROR("node", "cannot read or record the node identity in %s: %s", path,
 			  rn_strerror(rc));
 	return rc;
@@ -377,18 +394,64 @@ int node_start(struct node *n)
 		rc = pmgr_new(n, &n->pm);
 	if (rc == RN_OK)
 		rc = server_start(n);
+	if (rc == RN_OK && (n->cfg.roles & NODE_ROLE_BROKER))
+		rc = member_new(n, &n->member);
 	if (rc == RN_OK)
 		rc = ctrl_open(n, &n->ctrl);
-	if (rc != RN_OK)
+	if (rc != RN_OK) {
+		n->exit_code = 1;
 		node_free(n);
+	}
 	return rc;
 }
 
-void node_on_ready(struct node *n)
+static void start_listening(struct node *n)
 {
+	if (n->listening || n->stopping)
+		return;
+	n->listening = true;
+	server_enable(n);
+}
+
+/* A single-node cluster is its own quorum: it waits to accept clients until
+ * it can serve them. */
+static bool single_node(const struct node *n)
+{
+	return n->cfg.voter_count == 1 && n->cfg.voters[0].node_id == n->cfg.node_id;
+}
+
+void node_on_replayed(struct node *n)
+{
+	if (!single_node(n))
+		start_listening(n);
+	if (n->member)
+		member_start(n->member);
+}
+
+/* True when this node can serve: the cluster id is known and its broker (if
+ * it has the role) is registered with this start's epoch and unfenced. */
+static bool node_serving(const struct node *n)
+{
+	if (!n->cluster_id[0] || !ctrl_replayed(n->ctrl))
+		return false;
+	if (!n->member)
+		return true;
+	const struct meta_broker *b = meta_image_broker(ctrl_image(n->ctrl), n->cfg.node_id);
+	return b && n->broker_epoch > 0 && b->epoch == n->broker_epoch && !b->fenced;
+}
+
+void node_on_metadata(struct node *n)
+{
+	if (n->stopping)
+		return;
+	if (n->member)
+		member_on_metadata(n->member);
+	if (n->ready || !node_serving(n))
+		return;
+	n->ready = true;
 	LOG_INFO("node", "node %d ready: cluster %s, broker epoch %" PRId64, n->cfg.node_id,
 		 n->cluster_id, n->broker_epoch);
-	server_enable(n);
+	start_listening(n);
 }
 
 int node_run(struct node *n)
@@ -447,6 +510,8 @@ void node_free(struct node *n)
 	free(n->turn_parts);
 	n->turn_parts = NULL;
 	n->turn_part_count = 0;
+	member_free(n->member);
+	n->member = NULL;
 	ctrl_free(n->ctrl);
 	n->ctrl = NULL;
 	/* plog_close syncs each log and marks it cleanly closed. */

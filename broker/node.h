@@ -34,6 +34,7 @@ struct pmgr;
 struct partition;
 struct conn;
 struct fetch_wait;
+struct member;
 
 /* Tuning constants of the node (the hard limits are in common/limits.h). */
 
@@ -79,9 +80,14 @@ struct node {
 	struct server *server;
 	struct ctrl *ctrl;
 	struct pmgr *pm;
+	struct member *member; /* NULL without the broker role */
 	int lock_fd;
-	int64_t broker_epoch;
-	char cluster_id[NODE_CLUSTER_ID_LEN + 1];
+	int64_t broker_epoch;  /* given by the active controller at registration */
+	/* The cluster this node belongs to: stored in the data directory, or
+	 * configured (cluster.id), or "" until learned from the metadata log. */
+	char cluster_id[CONFIG_MAX_CLUSTER_ID_LEN + 1];
+	bool listening; /* the listener accepts connections */
+	bool ready;     /* the start-up summary was logged */
 	char topics_dir[CONFIG_MAX_PATH + 16];
 
 	struct event *turn_ev;  /* end of the loop turn */
@@ -144,8 +150,27 @@ int node_partition_dir(const struct node *n, const char *topic, int32_t partitio
  * Returns 0 or RN_E_IO. */
 int node_random(void *buf, size_t len);
 
-/* Called by the controller shell once the metadata log is replayed and this
- * node is registered: the listener starts accepting. */
-void node_on_ready(struct node *n);
+/* A cluster id as Kafka makes them: 16 random bytes in URL-safe base64
+ * (NODE_CLUSTER_ID_LEN characters and a NUL).  Returns 0 or RN_E_IO. */
+int node_generate_cluster_id(char out[NODE_CLUSTER_ID_LEN + 1]);
+
+/*
+ * The metadata log (or a snapshot) names the cluster: the first time, the id
+ * is stored in the data directory (and synced); afterwards it must equal the
+ * stored or configured one.  Returns 0, or RN_E_INCONSISTENT_CLUSTER_ID (logged;
+ * the node stops with exit code 1) or RN_E_IO.
+ */
+int node_learn_cluster_id(struct node *n, const char *cluster_id);
+
+/* Called by the controller shell once the metadata found at start is
+ * replayed: a node of a multi-node cluster starts accepting connections
+ * (its peers need it to elect a leader), and the broker starts registering. */
+void node_on_replayed(struct node *n);
+
+/* Called by the controller shell after each applied Ready.  The node
+ * follows: a single-node cluster starts accepting once this broker is
+ * registered and unfenced (so the first client request finds a working
+ * node, as before quorums existed); the broker may heartbeat early. */
+void node_on_metadata(struct node *n);
 
 #endif

@@ -159,6 +159,21 @@ int pmgr_apply_topic(struct pmgr *pm, const struct meta_topic *mt)
 	return RN_OK;
 }
 
+void pmgr_apply_topic_config(struct pmgr *pm, const struct meta_topic *mt)
+{
+	struct ptopic *t = topic_find(pm, mt->name);
+	if (!t)
+		return;
+	conf_from_topic(&pm->node->cfg, mt, &t->conf);
+	for (uint32_t i = 0; i < t->count; i++)
+		if (t->parts[i]) {
+			/* An open log keeps the segment settings it was opened with. */
+			struct plog_config plog = t->parts[i]->conf.plog;
+			t->parts[i]->conf = t->conf;
+			t->parts[i]->conf.plog = plog;
+		}
+}
+
 /* ------------------------------------------------------------ directories */
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -470,6 +485,46 @@ void pmgr_remove_topic(struct pmgr *pm, const char *name)
 		LOG_INFO("partition", "removed topic %s (%u partition(s))", t->name, t->count);
 	free(t->parts);
 	free(t);
+}
+
+/* Removes the topics the image no longer holds under the same id.  Names are
+ * collected first because removal unlinks from the buckets being walked. */
+static void remove_missing_topics(struct pmgr *pm, const struct meta_image *img)
+{
+	for (uint32_t b = 0; b < PMGR_BUCKETS; b++) {
+		struct ptopic *t = pm->buckets[b];
+		while (t) {
+			struct ptopic *next = t->next;
+			const struct meta_topic *mt = meta_image_topic_by_name(img, t->name);
+			if (!mt || memcmp(mt->id, t->id, META_TOPIC_ID_LEN) != 0) {
+				char name[RN_MAX_TOPIC_NAME_LEN + 1];
+				snprintf(name, sizeof(name), "%s", t->name);
+				pmgr_remove_topic(pm, name);
+			}
+			t = next;
+		}
+	}
+}
+
+int pmgr_reconcile(struct pmgr *pm, const struct meta_image *img)
+{
+	remove_missing_topics(pm, img);
+	int first = RN_OK;
+	for (uint32_t i = 0; i < meta_image_topic_count(img); i++) {
+		const struct meta_topic *mt = meta_image_topic_at(img, i);
+		int rc = RN_OK;
+		if (!topic_find(pm, mt->name))
+			rc = pmgr_apply_topic(pm, mt);
+		else
+			pmgr_apply_topic_config(pm, mt);
+		for (uint32_t j = 0; rc == RN_OK && j < mt->partition_count; j++)
+			rc = pmgr_apply_partition(pm, mt, &mt->partitions[j]);
+		if (rc == RN_E_NOMEM)
+			return rc;
+		if (first == RN_OK)
+			first = rc;
+	}
+	return first;
 }
 
 /* Removes topics/ entries that belong to no hosted partition (left behind by

@@ -115,6 +115,20 @@ int pmgr_apply_topic(struct pmgr *pm, const struct meta_topic *t);
 int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *t,
 			 const struct meta_partition *mp);
 
+/* A CONFIG record changed topic t's overrides: the topic and its hosted
+ * partitions follow the new settings (the segment settings of an open log
+ * apply from its next start). */
+void pmgr_apply_topic_config(struct pmgr *pm, const struct meta_topic *t);
+
+/*
+ * The metadata image was replaced by a snapshot: removes topics the image no
+ * longer holds (or holds under another id), adds the new ones, refreshes
+ * settings and applies every partition as pmgr_apply_partition does.
+ * Returns 0, RN_E_NOMEM or the first plog_open error (the others are still
+ * applied).
+ */
+int pmgr_reconcile(struct pmgr *pm, const struct meta_image *img);
+
 /* A REMOVE_TOPIC record was applied for topic `name`: wakes its waiters
  * with RN_E_UNKNOWN_TOPIC_OR_PARTITION and destroys its logs. */
 void pmgr_remove_topic(struct pmgr *pm, const char *name);

@@ -21,6 +21,10 @@ static const struct wire_api_range api_table[] = {
 	{ RUNNEL__API_KEY__API_API_VERSIONS, 0, 0, "ApiVersions" },
 	{ RUNNEL__API_KEY__API_CREATE_TOPICS, 0, 0, "CreateTopics" },
 	{ RUNNEL__API_KEY__API_DELETE_TOPICS, 0, 0, "DeleteTopics" },
+	{ RUNNEL__API_KEY__API_DESCRIBE_QUORUM, 0, 0, "DescribeQuorum" },
+	{ RUNNEL__API_KEY__API_BROKER_REGISTRATION, 0, 0, "BrokerRegistration" },
+	{ RUNNEL__API_KEY__API_BROKER_HEARTBEAT, 0, 0, "BrokerHeartbeat" },
+	{ RUNNEL__API_KEY__API_RAFT_MESSAGE, 0, 0, "RaftMessage" },
 };
 
 const struct wire_api_range *wire_api_table(size_t *count)

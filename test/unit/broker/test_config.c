@@ -4,6 +4,7 @@
 #include "test/unit/harness.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static char err[CONFIG_MAX_ERROR];
 static struct node_config cfg;
@@ -234,6 +235,52 @@ TEST(docs_match_the_settings_table)
 		fprintf(stderr, "  regenerate the table with: runneld --help-markdown\n");
 	free(table);
 	CHECK(found);
+}
+
+TEST(quorum_settings_have_kafka_defaults_and_are_checked)
+{
+	char *argv[] = {"runneld", NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_OK(parse(1, argv, envp, &action));
+	CHECK_EQ_STR(cfg.cluster_id, "");
+	CHECK_EQ_STR(cfg.rack, "");
+	CHECK_EQ_INT(cfg.broker_heartbeat_interval_ms, 2000);
+	CHECK_EQ_INT(cfg.broker_session_timeout_ms, 9000);
+	CHECK(cfg.metadata_snapshot_interval_records > 0);
+
+	char *ok[] = {"runneld", "--cluster-id", "MkU3OEVBNTcwNTJENDM2Qk", "--rack", "eu-1a",
+		      "--metadata-snapshot-interval-records", "10", NULL};
+	CHECK_OK(parse(7, ok, envp, &action));
+	CHECK_EQ_STR(cfg.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+	CHECK_EQ_STR(cfg.rack, "eu-1a");
+	CHECK_EQ_INT(cfg.metadata_snapshot_interval_records, 10);
+
+	char *bad_id[] = {"runneld", "--cluster-id", "no spaces", NULL};
+	CHECK_EQ_INT(parse(3, bad_id, envp, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "cluster.id") != NULL);
+	char *long_id[] = {"runneld", "--cluster-id", "0123456789012345678901234567890123456789", NULL};
+	CHECK_EQ_INT(parse(3, long_id, envp, &action), RN_E_INVALID_CONFIG);
+
+	/* A heartbeat as long as the session would fence every broker. */
+	char *slow[] = {"runneld", "--broker-heartbeat-interval-ms", "9000", NULL};
+	CHECK_EQ_INT(parse(3, slow, envp, &action), RN_E_INVALID_CONFIG);
+	CHECK(strstr(err, "broker.session.timeout.ms") != NULL);
+}
+
+TEST(a_broker_only_node_is_an_observer_of_the_voters)
+{
+	char *argv[] = {"runneld", "--node-id", "4", "--roles", "broker", "--voters",
+			"1@127.0.0.1:9101,2@127.0.0.1:9102,3@127.0.0.1:9103", NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_OK(parse(7, argv, envp, &action));
+	CHECK_EQ_INT(cfg.voter_count, 3);
+	CHECK_EQ_INT(cfg.roles, NODE_ROLE_BROKER);
+	/* Without voters given, the node would be its own voter and need the
+	 * controller role. */
+	char *alone[] = {"runneld", "--roles", "broker", NULL};
+	CHECK_EQ_INT(parse(3, alone, envp, &action), RN_E_INVALID_CONFIG);
 }
 
 int main(int argc, char **argv)

@@ -728,6 +728,68 @@ TEST(wrong_node_id_and_bad_config_refuse_to_start)
 	CHECK_EQ_INT(wait_exit(pid), 2);
 }
 
+TEST(describe_quorum_on_a_single_node)
+{
+	CHECK_OK(ensure_node());
+	int fd = conn_open();
+	CHECK(fd >= 0);
+	static Runnel__DescribeQuorumRequest body = RUNNEL__DESCRIBE_QUORUM_REQUEST__INIT;
+	Runnel__Request *req = request_new(RUNNEL__API_KEY__API_DESCRIBE_QUORUM);
+	req->describe_quorum = &body;
+	Runnel__Response *resp = call(fd, req);
+	CHECK(resp != NULL);
+	CHECK_EQ_INT(resp->body_case, RUNNEL__RESPONSE__BODY_DESCRIBE_QUORUM);
+	const Runnel__DescribeQuorumResponse *dq = resp->describe_quorum;
+	CHECK_EQ_INT(dq->error_code, 0);
+	CHECK_EQ_INT(dq->leader_id, 1);
+	CHECK_EQ_INT(dq->node_id, 1);
+	CHECK_EQ_STR(dq->role, "leader");
+	CHECK(dq->leader_epoch >= 1);
+	CHECK(dq->commit_index >= 3); /* cluster, registration, unfence */
+	CHECK_EQ_INT(strlen(dq->cluster_id), 22);
+	CHECK_EQ_INT(dq->n_voters, 1);
+	CHECK_EQ_INT(dq->voters[0]->node_id, 1);
+	CHECK_EQ_INT(dq->voters[0]->lag, 0);
+	CHECK_EQ_INT(dq->n_observers, 0);
+	CHECK_EQ_INT(dq->leader_port, node_port);
+	runnel__response__free_unpacked(resp, NULL);
+	close(fd);
+}
+
+TEST(a_raft_message_is_never_answered)
+{
+	CHECK_OK(ensure_node());
+	int fd = conn_open();
+	CHECK(fd >= 0);
+	/* A stale vote request from a node that is not a voter: dropped
+	 * silently, and the next request is answered normally. */
+	static Runnel__RaftMessageRequest body = RUNNEL__RAFT_MESSAGE_REQUEST__INIT;
+	body.type = 1;
+	body.from = 7;
+	body.to = 1;
+	body.cluster_id = "";
+	Runnel__Request *req = request_new(RUNNEL__API_KEY__API_RAFT_MESSAGE);
+	req->raft_message = &body;
+	send_request(fd, req);
+	free(req->header);
+	free(req);
+	Runnel__Response *resp = api_versions(fd);
+	CHECK(resp != NULL);
+	CHECK_EQ_INT(resp->body_case, RUNNEL__RESPONSE__BODY_API_VERSIONS);
+	runnel__response__free_unpacked(resp, NULL);
+	close(fd);
+}
+
+TEST(a_different_cluster_id_refuses_to_start)
+{
+	CHECK_OK(ensure_node());
+	stop_node();
+	char *other[] = {"--cluster-id=another-cluster"};
+	pid_t pid = spawn_node(node_dir, free_port(), other, 1);
+	CHECK(pid > 0);
+	CHECK_EQ_INT(wait_exit(pid), 1);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
