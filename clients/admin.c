@@ -9,15 +9,8 @@
 #include "common/limits.h"
 #include "common/rn_assert.h"
 
-/* How often a request that landed on a node other than the controller is
- * sent again after refreshing metadata. */
-#define ADMIN_MAX_CONTROLLER_ATTEMPTS 5
 #define LIST_OFFSETS_LATEST (-1)
 #define LIST_OFFSETS_EARLIEST (-2)
-
-struct runnel_admin {
-	struct client client;
-};
 
 int runnel_admin_new(const struct runnel_client_config *cfg, runnel_admin **out)
 {
@@ -46,33 +39,137 @@ const char *runnel_admin_errmsg(const runnel_admin *a)
 	return a->client.errmsg;
 }
 
-/* Sends a request to the controller (any node when it is not known yet),
- * following NOT_CONTROLLER answers.  Returns as client_request_sync. */
-static int to_controller(struct client *c, Runnel__Request *req, int32_t api_key,
-			 Runnel__Response **out, int timeout_ms)
+/* Picks up the controller named by a NOT_CONTROLLER message, so that the
+ * next attempt goes straight there; otherwise forgets the controller so
+ * that the next attempt asks the cluster again. */
+static void follow_not_controller(struct client *c, const char *msg)
 {
-	int rc = 0;
-	for (int attempt = 0; attempt < ADMIN_MAX_CONTROLLER_ATTEMPTS; attempt++) {
-		if (attempt > 0 || c->controller_id < 0) {
-			rc = client_metadata_refresh(c, NULL, 0, 0, NULL);
-			if (rc != 0)
-				return rc;
-		}
-		if (c->controller_id >= 0 && client_conn(c, c->controller_id))
-			rc = client_request_sync(c, c->controller_id, req, api_key, out, timeout_ms);
-		else
-			rc = client_request_any_sync(c, req, api_key, out, timeout_ms);
-		if (rc != RN_E_NOT_CONTROLLER && rc != RN_E_BROKER_NOT_AVAILABLE && rc != RN_E_CONNECT)
+	int32_t id = -1;
+	int has_addr = 0;
+	struct client_address addr;
+	if (client_parse_controller_hint(msg, &id, &addr, &has_addr) != 0) {
+		c->controller_id = -1;
+		return;
+	}
+	if (has_addr)
+		client_learn_address(c, id, addr.host, addr.port);
+	c->controller_id = client_conn(c, id) ? id : -1;
+}
+
+/* One attempt at the active controller: learns it from metadata when it is
+ * not known, then sends req and waits until deadline_ms.  Returns as
+ * client_request_sync, or RN_E_NOT_CONTROLLER while no controller is known
+ * (an election is running). */
+static int controller_attempt(struct client *c, Runnel__Request *req, int32_t api_key,
+			      Runnel__Response **out, int64_t deadline_ms)
+{
+	if (c->controller_id < 0 || !client_conn(c, c->controller_id)) {
+		int rc = client_metadata_refresh(c, NULL, 0, 0, NULL);
+		if (rc != 0)
 			return rc;
 	}
+	if (c->controller_id < 0 || !client_conn(c, c->controller_id))
+		return client_fail(c, RN_E_NOT_CONTROLLER,
+				   "the cluster has no active controller yet (election running?)");
+	int64_t left = deadline_ms - rn_mono_ms();
+	if (left > CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS)
+		left = CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS;
+	if (left <= 0)
+		return client_fail(c, RN_E_TIMEOUT, "no time left to reach the controller");
+	return client_request_once_sync(c, c->controller_id, req, api_key, out, (int)left);
+}
+
+/* Pulls the result for one topic out of an admin response: returns its
+ * code (0 or negative) and points *msg at its message. */
+typedef int (*topic_result_fn)(const Runnel__Response *resp, const char *name, const char **msg);
+
+static int create_result(const Runnel__Response *resp, const char *name, const char **msg)
+{
+	const Runnel__CreateTopicsResponse *r = resp->create_topics;
+	for (size_t i = 0; i < r->n_topics; i++) {
+		if (strcmp(r->topics[i]->name, name) == 0) {
+			*msg = r->topics[i]->error_message;
+			return rn_err_from_wire(r->topics[i]->error_code);
+		}
+	}
+	*msg = "the node did not answer for this topic";
+	return RN_E_UNKNOWN_SERVER_ERROR;
+}
+
+static int delete_result(const Runnel__Response *resp, const char *name, const char **msg)
+{
+	const Runnel__DeleteTopicsResponse *r = resp->delete_topics;
+	for (size_t i = 0; i < r->n_topics; i++) {
+		if (strcmp(r->topics[i]->name, name) == 0) {
+			*msg = r->topics[i]->error_message;
+			return rn_err_from_wire(r->topics[i]->error_code);
+		}
+	}
+	*msg = "the node did not answer for this topic";
+	return RN_E_UNKNOWN_SERVER_ERROR;
+}
+
+/* A failure after which the controller may or may not have acted on the
+ * request: the answer was lost, not refused. */
+static int outcome_unknown(int rc)
+{
+	return rc == RN_E_NETWORK_EXCEPTION || rc == RN_E_REQUEST_TIMED_OUT || rc == RN_E_CLOSED;
+}
+
+/*
+ * Sends a topic request to the active controller until it gives a final
+ * answer for topic name, following NOT_CONTROLLER and lost connections with
+ * backoff until deadline_ms.  Returns the topic's code; c->errmsg says why.
+ */
+static int admin_topic_call(struct client *c, Runnel__Request *req, int32_t api_key,
+			    const char *name, topic_result_fn result, int64_t deadline_ms)
+{
+	int rc = 0, unknown = 0;
+	for (int attempt = 0;; attempt++) {
+		Runnel__Response *resp = NULL;
+		rc = controller_attempt(c, req, api_key, &resp, deadline_ms);
+		if (rc == 0) {
+			const char *msg = NULL;
+			rc = result(resp, name, &msg);
+			if (rc != 0)
+				client_fail_wire(c, rc, msg, NULL);
+			if (rc == RN_E_NOT_CONTROLLER)
+				follow_not_controller(c, msg);
+			runnel__response__free_unpacked(resp, NULL);
+		} else if (rc == RN_E_NOT_CONTROLLER) {
+			follow_not_controller(c, c->errmsg);
+		} else if (client_admin_retriable(rc)) {
+			/* The controller went away: ask the cluster again. */
+			c->controller_id = -1;
+		}
+		unknown |= outcome_unknown(rc);
+		int64_t delay = client_admin_retry_delay_ms(rc, attempt, rn_mono_ms(), deadline_ms);
+		if (delay < 0)
+			break;
+		client_poll(c, (int)delay);
+	}
+	if (unknown && (rc == RN_E_TOPIC_ALREADY_EXISTS || rc == RN_E_UNKNOWN_TOPIC_OR_PARTITION)) {
+		char first[sizeof(c->errmsg)];
+		snprintf(first, sizeof(first), "%s", c->errmsg);
+		client_fail(c, rc, "%s (an earlier attempt whose answer was lost may have done it)",
+			    first);
+	}
 	return rc;
+}
+
+/* The server-side wait of one attempt: the caller's timeout, but never
+ * longer than the client waits for the answer. */
+static int32_t server_timeout_ms(int timeout_ms)
+{
+	return timeout_ms < CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS ? timeout_ms
+							    : CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS;
 }
 
 int runnel_admin_create_topic(runnel_admin *a, const struct runnel_new_topic *topic, int timeout_ms)
 {
 	struct client *c = &a->client;
 	if (!topic || !topic->name || topic->config_count > RN_MAX_CONFIGS_PER_TOPIC ||
-	    (topic->config_count > 0 && !topic->configs))
+	    (topic->config_count > 0 && !topic->configs) || timeout_ms <= 0)
 		return client_fail(c, RN_E_INVAL, "bad topic description");
 	Runnel__ConfigEntry ce[RN_MAX_CONFIGS_PER_TOPIC];
 	Runnel__ConfigEntry *cep[RN_MAX_CONFIGS_PER_TOPIC];
@@ -92,74 +189,29 @@ int runnel_admin_create_topic(runnel_admin *a, const struct runnel_new_topic *to
 	Runnel__CreateTopicsRequest cr = RUNNEL__CREATE_TOPICS_REQUEST__INIT;
 	cr.n_topics = 1;
 	cr.topics = &ctp;
-	cr.timeout_ms = timeout_ms;
+	cr.timeout_ms = server_timeout_ms(timeout_ms);
 	Runnel__Request req = RUNNEL__REQUEST__INIT;
 	req.body_case = RUNNEL__REQUEST__BODY_CREATE_TOPICS;
 	req.create_topics = &cr;
-	Runnel__Response *resp = NULL;
-	int rc = 0;
-	for (int attempt = 0; attempt < ADMIN_MAX_CONTROLLER_ATTEMPTS; attempt++) {
-		rc = to_controller(c, &req, RUNNEL__API_KEY__API_CREATE_TOPICS, &resp,
-				   timeout_ms + c->cfg.request_timeout_ms);
-		if (rc != 0)
-			return rc;
-		const Runnel__CreateTopicsResponse *r = resp->create_topics;
-		rc = RN_E_UNKNOWN_SERVER_ERROR;
-		const char *msg = "the node did not answer for this topic";
-		for (size_t i = 0; i < r->n_topics; i++) {
-			if (strcmp(r->topics[i]->name, topic->name) == 0) {
-				rc = rn_err_from_wire(r->topics[i]->error_code);
-				msg = r->topics[i]->error_message;
-			}
-		}
-		if (rc != 0)
-			client_fail_wire(c, rc, msg, NULL);
-		runnel__response__free_unpacked(resp, NULL);
-		/* The controller moved between the metadata and the request. */
-		if (rc != RN_E_NOT_CONTROLLER)
-			break;
-		c->controller_id = -1;
-	}
-	return rc;
+	return admin_topic_call(c, &req, RUNNEL__API_KEY__API_CREATE_TOPICS, topic->name,
+				create_result, rn_mono_ms() + timeout_ms);
 }
 
 int runnel_admin_delete_topic(runnel_admin *a, const char *name, int timeout_ms)
 {
 	struct client *c = &a->client;
-	if (!name)
+	if (!name || timeout_ms <= 0)
 		return client_fail(c, RN_E_INVAL, "no topic name");
 	Runnel__DeleteTopicsRequest dr = RUNNEL__DELETE_TOPICS_REQUEST__INIT;
 	char *names[1] = {(char *)name};
 	dr.n_names = 1;
 	dr.names = names;
-	dr.timeout_ms = timeout_ms;
+	dr.timeout_ms = server_timeout_ms(timeout_ms);
 	Runnel__Request req = RUNNEL__REQUEST__INIT;
 	req.body_case = RUNNEL__REQUEST__BODY_DELETE_TOPICS;
 	req.delete_topics = &dr;
-	Runnel__Response *resp = NULL;
-	int rc = 0;
-	for (int attempt = 0; attempt < ADMIN_MAX_CONTROLLER_ATTEMPTS; attempt++) {
-		rc = to_controller(c, &req, RUNNEL__API_KEY__API_DELETE_TOPICS, &resp,
-				   timeout_ms + c->cfg.request_timeout_ms);
-		if (rc != 0)
-			return rc;
-		const Runnel__DeleteTopicsResponse *r = resp->delete_topics;
-		rc = RN_E_UNKNOWN_SERVER_ERROR;
-		const char *msg = "the node did not answer for this topic";
-		for (size_t i = 0; i < r->n_topics; i++) {
-			if (strcmp(r->topics[i]->name, name) == 0) {
-				rc = rn_err_from_wire(r->topics[i]->error_code);
-				msg = r->topics[i]->error_message;
-			}
-		}
-		if (rc != 0)
-			client_fail_wire(c, rc, msg, NULL);
-		runnel__response__free_unpacked(resp, NULL);
-		if (rc != RN_E_NOT_CONTROLLER)
-			break;
-		c->controller_id = -1;
-	}
-	return rc;
+	return admin_topic_call(c, &req, RUNNEL__API_KEY__API_DELETE_TOPICS, name, delete_result,
+				rn_mono_ms() + timeout_ms);
 }
 
 static int compare_summaries(const void *x, const void *y)
@@ -321,8 +373,10 @@ static void fill_offsets(struct client *c, struct runnel_topic_info *info, int32
 	Runnel__Request req = RUNNEL__REQUEST__INIT;
 	req.body_case = RUNNEL__REQUEST__BODY_LIST_OFFSETS;
 	req.list_offsets = &lr;
-	if (client_request_sync(c, leader, &req, RUNNEL__API_KEY__API_LIST_OFFSETS, &resp,
-				c->cfg.request_timeout_ms) != 0)
+	/* A leader that is down or stopped leaves its offsets unknown (-1)
+	 * after one short attempt rather than holding up the whole describe. */
+	if (client_request_once_sync(c, leader, &req, RUNNEL__API_KEY__API_LIST_OFFSETS, &resp,
+				     CLIENT_NODE_ATTEMPT_TIMEOUT_MS) != 0)
 		goto out;
 	for (size_t t = 0; t < resp->list_offsets->n_topics; t++) {
 		const Runnel__ListOffsetsTopicResult *tr = resp->list_offsets->topics[t];

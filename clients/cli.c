@@ -18,13 +18,15 @@ static const char usage_text[] =
 	"                [--print-acks] [-Z]\n"
 	"  consume TOPIC [-o beginning|end|OFFSET|-N|@TIMESTAMP_MS] [-p PARTITION]\n"
 	"                [-n COUNT] [-e] [-f FORMAT]\n"
+	"  cluster status [--format text|json]\n"
 	"\n"
 	"options:\n"
 	"  -b, --bootstrap LIST  nodes to ask first (default: $" CLI_BOOTSTRAP_ENV
 	", else " RUNNEL_DEFAULT_BOOTSTRAP ")\n"
 	"  -h, --help            this text; COMMAND --help describes a command\n"
 	"\n"
-	"exit status: 0 success, 1 error, 2 usage mistake\n";
+	"exit status: 0 success, 1 error, 2 usage mistake,\n"
+	"             3 cluster status: the cluster answered but is unhealthy\n";
 
 int main(int argc, char **argv)
 {
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
 		return cli_produce_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "consume") == 0)
 		return cli_consume_main(&g, sub_argc, sub_argv);
+	if (strcmp(cmd, "cluster") == 0)
+		return cli_cluster_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		return CLI_EXIT_OK;

@@ -12,6 +12,8 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_ERROR 1
 #define CLI_EXIT_USAGE 2
+/* cluster status only: the cluster answered but is not healthy. */
+#define CLI_EXIT_UNHEALTHY 3
 
 /* Environment variable holding the default bootstrap list. */
 #define CLI_BOOTSTRAP_ENV "RUNNEL_BOOTSTRAP"
@@ -67,9 +69,46 @@ void cli_format_render(const char *fmt, const struct runnel_record *rec, FILE *o
 /* Writes s[0..len) as a JSON string literal with quotes and escapes. */
 void cli_json_string(FILE *out, const char *s, size_t len);
 
+/* ------------------------------------------------------- cluster status */
+
+/* Lines in a verdict's problems and warnings lists at most (the last one
+ * says how many more were left out), and the length of one line. */
+#define CLI_STATUS_MAX_LINES 64
+#define CLI_STATUS_LINE_LEN 512
+/* Partitions named in one problem line before "...". */
+#define CLI_STATUS_NAMES_PER_LINE 5
+/* A voter or observer the leader has not heard from for this long is worth
+ * a warning: a healthy member is contacted every heartbeat. */
+#define CLI_STATUS_STALE_CONTACT_MS 5000
+
+/*
+ * What is wrong with a cluster.  Problems make it unhealthy: no quorum
+ * leader (or one that does not answer), a fenced broker, no broker at all,
+ * an offline partition.  Warnings do not: under-replicated partitions, a
+ * quorum member the leader has not heard from lately.
+ */
+struct cli_status_verdict {
+	int healthy;
+	size_t problem_count;
+	char problems[CLI_STATUS_MAX_LINES][CLI_STATUS_LINE_LEN];
+	size_t warning_count;
+	char warnings[CLI_STATUS_MAX_LINES][CLI_STATUS_LINE_LEN];
+};
+
+/* Fills v from st; pure, no I/O. */
+void cli_status_assess(const struct runnel_cluster_status *st, struct cli_status_verdict *v);
+
+/* Writes st and v as readable text, or as one JSON object on one line
+ * (the fields are listed in docs/cli.md). */
+void cli_status_print_text(FILE *out, const struct runnel_cluster_status *st,
+			   const struct cli_status_verdict *v);
+void cli_status_print_json(FILE *out, const struct runnel_cluster_status *st,
+			   const struct cli_status_verdict *v);
+
 /* Subcommands: argc/argv start at the command name ("topic", ...). */
 int cli_topic_main(const struct cli_global *g, int argc, char **argv);
 int cli_produce_main(const struct cli_global *g, int argc, char **argv);
 int cli_consume_main(const struct cli_global *g, int argc, char **argv);
+int cli_cluster_main(const struct cli_global *g, int argc, char **argv);
 
 #endif

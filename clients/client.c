@@ -87,6 +87,7 @@ int client_init(struct client *c, const struct runnel_client_config *cfg)
 	runnel_client_config_init(&defaults);
 	memset(c, 0, sizeof(*c));
 	c->controller_id = -1;
+	c->hint.node_id = -1;
 	c->next_correlation_id = 1;
 	if (!cfg)
 		cfg = &defaults;
@@ -177,6 +178,8 @@ static const struct client_address *address_of(const struct client *c, int32_t i
 	for (size_t i = 0; i < c->broker_count; i++)
 		if (c->brokers[i].node_id == id)
 			return &c->brokers[i].addr;
+	if (id >= 0 && c->hint.node_id == id)
+		return &c->hint.addr;
 	return NULL;
 }
 
@@ -346,32 +349,98 @@ int client_request_sync(struct client *c, int32_t node_id, Runnel__Request *req,
 	return request_on_conn(c, cn, req, api_key, out, rn_mono_ms() + timeout_ms, 1);
 }
 
-/* Candidates for "any node": a connected one first, then every broker, then
- * the bootstrap entries. */
+int client_request_once_sync(struct client *c, int32_t node_id, Runnel__Request *req,
+			     int32_t api_key, Runnel__Response **out, int timeout_ms)
+{
+	struct conn *cn = client_conn(c, node_id);
+	if (!cn)
+		return client_fail(c, RN_E_BROKER_NOT_AVAILABLE, "node %d is not known", node_id);
+	return request_on_conn(c, cn, req, api_key, out, rn_mono_ms() + timeout_ms, 0);
+}
+
+/* How likely a node is to answer, lower first: connected and not failing,
+ * then not known to fail, then failed (longest ago first, since that one
+ * had the most time to come back). */
+static int64_t candidate_rank(struct client *c, int32_t id)
+{
+	const int64_t failed_base = (int64_t)1 << 40;
+	for (size_t i = 0; i < c->conn_count; i++) {
+		const struct conn *cn = c->conns[i];
+		if (cn->node_id != id)
+			continue;
+		if (cn->failed_at_ms > 0)
+			return failed_base + cn->failed_at_ms;
+		return cn->state == CONN_READY ? 0 : 1;
+	}
+	return 1;
+}
+
+static void add_candidate(int32_t *ids, size_t *n, size_t max, int32_t id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return;
+	if (*n < max)
+		ids[(*n)++] = id;
+}
+
+/* Candidates for "any node", each once: unfenced brokers, fenced brokers,
+ * a learned controller address, then the bootstrap entries, stably sorted
+ * by candidate_rank so that nodes known to be failing are tried last. */
 static size_t any_candidates(struct client *c, int32_t *ids, size_t max)
 {
+	int64_t rank[2 * RN_MAX_NODES + RUNNEL_MAX_BOOTSTRAP_SERVERS + 1];
 	size_t n = 0;
-	for (size_t i = 0; i < c->conn_count && n < max; i++)
-		if (c->conns[i]->state == CONN_READY && address_of(c, c->conns[i]->node_id))
-			ids[n++] = c->conns[i]->node_id;
-	for (size_t i = 0; i < c->broker_count && n < max; i++)
-		ids[n++] = c->brokers[i].node_id;
-	for (size_t i = 0; i < c->bootstrap_count && n < max; i++)
-		ids[n++] = CLIENT_BOOTSTRAP_ID_BASE - (int32_t)i;
+	RN_ASSERT(max <= RN_ARRAY_LEN(rank));
+	for (int fenced = 0; fenced <= 1; fenced++)
+		for (size_t i = 0; i < c->broker_count; i++)
+			if (c->brokers[i].fenced == fenced)
+				add_candidate(ids, &n, max, c->brokers[i].node_id);
+	if (c->hint.node_id >= 0)
+		add_candidate(ids, &n, max, c->hint.node_id);
+	for (size_t i = 0; i < c->bootstrap_count; i++)
+		add_candidate(ids, &n, max, CLIENT_BOOTSTRAP_ID_BASE - (int32_t)i);
+	for (size_t i = 0; i < n; i++)
+		rank[i] = candidate_rank(c, ids[i]);
+	/* Insertion sort: the lists are short and the order must be stable. */
+	for (size_t i = 1; i < n; i++) {
+		int32_t id = ids[i];
+		int64_t r = rank[i];
+		size_t j = i;
+		for (; j > 0 && rank[j - 1] > r; j--) {
+			ids[j] = ids[j - 1];
+			rank[j] = rank[j - 1];
+		}
+		ids[j] = id;
+		rank[j] = r;
+	}
 	return n;
+}
+
+static int moves_on(int rc)
+{
+	return rc == RN_E_CONNECT || rc == RN_E_NETWORK_EXCEPTION || rc == RN_E_REQUEST_TIMED_OUT ||
+	       rc == RN_E_CLOSED || rc == RN_E_TIMEOUT;
+}
+
+/* The deadline of one attempt on pass number pass over the candidates. */
+static int64_t attempt_deadline(int pass, int64_t deadline)
+{
+	int shift = pass < 10 ? pass : 10;
+	int64_t until = rn_mono_ms() + ((int64_t)CLIENT_NODE_ATTEMPT_TIMEOUT_MS << shift);
+	return until < deadline ? until : deadline;
 }
 
 int client_request_any_sync(struct client *c, Runnel__Request *req, int32_t api_key,
 			    Runnel__Response **out, int timeout_ms)
 {
-	/* Connected nodes, then brokers, then bootstrap entries. */
 	int32_t ids[2 * RN_MAX_NODES + RUNNEL_MAX_BOOTSTRAP_SERVERS];
 	int64_t deadline = rn_mono_ms() + timeout_ms;
 	int rc = RN_E_BROKER_NOT_AVAILABLE;
-	while (rn_mono_ms() < deadline && !c->interrupted) {
+	for (int pass = 0; rn_mono_ms() < deadline && !c->interrupted; pass++) {
 		size_t n = any_candidates(c, ids, RN_ARRAY_LEN(ids));
 		int64_t earliest_retry = INT64_MAX;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && rn_mono_ms() < deadline; i++) {
 			struct conn *cn = client_conn(c, ids[i]);
 			if (!cn)
 				continue;
@@ -381,11 +450,10 @@ int client_request_any_sync(struct client *c, Runnel__Request *req, int32_t api_
 					earliest_retry = cn->retry_at_ms;
 				continue;
 			}
-			rc = request_on_conn(c, cn, req, api_key, out, deadline, 0);
+			rc = request_on_conn(c, cn, req, api_key, out, attempt_deadline(pass, deadline), 0);
 			/* Only connection trouble moves on to the next node; an
 			 * answer, even an error, is the answer. */
-			if (rc != RN_E_CONNECT && rc != RN_E_NETWORK_EXCEPTION &&
-			    rc != RN_E_REQUEST_TIMED_OUT && rc != RN_E_CLOSED)
+			if (!moves_on(rc))
 				return rc;
 		}
 		int64_t now = rn_mono_ms();
@@ -424,6 +492,7 @@ static int update_brokers(struct client *c, const Runnel__MetadataResponse *md)
 		b[kept].node_id = bi->node_id;
 		snprintf(b[kept].addr.host, sizeof(b[kept].addr.host), "%s", bi->host);
 		b[kept].addr.port = bi->port;
+		b[kept].fenced = bi->fenced ? 1 : 0;
 		kept++;
 	}
 	free(c->brokers);
@@ -528,7 +597,13 @@ int client_metadata_refresh_async(struct client *c, const char *const *topics, s
 		struct conn *cn = client_conn(c, ids[i]);
 		if (!cn || conn_ensure(cn, now) != 0 || !conn_can_send(cn))
 			continue;
-		if (client_send(c, cn, &req, RUNNEL__API_KEY__API_METADATA, metadata_async_cb, c) == 0) {
+		/* A short deadline: while this request waits no other refresh
+		 * starts, so a node that stopped answering must not hold it. */
+		int64_t due = now + (c->cfg.request_timeout_ms < CLIENT_NODE_ATTEMPT_TIMEOUT_MS
+					     ? c->cfg.request_timeout_ms
+					     : CLIENT_NODE_ATTEMPT_TIMEOUT_MS);
+		if (client_send_until(c, cn, &req, RUNNEL__API_KEY__API_METADATA, due, metadata_async_cb,
+				      c) == 0) {
 			c->metadata_inflight = 1;
 			return 0;
 		}
@@ -576,4 +651,81 @@ int32_t client_leader(const struct client *c, const char *topic, int32_t partiti
 	if (!t || partition < 0 || partition >= t->partition_count)
 		return -1;
 	return t->partitions[partition].leader;
+}
+
+int client_parse_controller_hint(const char *msg, int32_t *id, struct client_address *addr,
+				 int *has_addr)
+{
+	static const char marker[] = "controller is node ";
+	const char *p = msg ? strstr(msg, marker) : NULL;
+	int64_t value = 0;
+	*has_addr = 0;
+	if (!p)
+		return RN_E_NOT_FOUND;
+	p += sizeof(marker) - 1;
+	if (*p < '0' || *p > '9')
+		return RN_E_NOT_FOUND;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		value = value * 10 + (*p - '0');
+		if (value > INT32_MAX)
+			return RN_E_NOT_FOUND;
+	}
+	*id = (int32_t)value;
+	if (strncmp(p, " at ", 4) == 0) {
+		p += 4;
+		/* The address ends at white space or the end of the sentence;
+		 * a trailing period or comma is punctuation, not port. */
+		size_t len = strcspn(p, " \t;,\n");
+		while (len > 0 && p[len - 1] == '.')
+			len--;
+		if (parse_one_address(p, len, addr) == 0)
+			*has_addr = 1;
+	}
+	return 0;
+}
+
+void client_learn_address(struct client *c, int32_t id, const char *host, int port)
+{
+	if (id < 0 || !host || !*host || strlen(host) > RN_MAX_ADDRESS_LEN || port < 1 ||
+	    port > 65535)
+		return;
+	for (size_t i = 0; i < c->broker_count; i++)
+		if (c->brokers[i].node_id == id)
+			return;
+	c->hint.node_id = id;
+	snprintf(c->hint.addr.host, sizeof(c->hint.addr.host), "%s", host);
+	c->hint.addr.port = port;
+	c->hint.fenced = 0;
+}
+
+int client_admin_retriable(int err)
+{
+	switch (err) {
+	case RN_E_NOT_CONTROLLER:
+	case RN_E_BROKER_NOT_AVAILABLE:
+	case RN_E_CONNECT:
+	case RN_E_NETWORK_EXCEPTION:
+	case RN_E_REQUEST_TIMED_OUT:
+	case RN_E_CLOSED:
+	case RN_E_TIMEOUT:
+	case RN_E_LEADER_NOT_AVAILABLE:
+	case RN_E_SHUTTING_DOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int64_t client_admin_retry_delay_ms(int err, int attempt, int64_t now_ms, int64_t deadline_ms)
+{
+	if (!client_admin_retriable(err) || attempt < 0 || attempt + 1 >= CLIENT_ADMIN_MAX_ATTEMPTS)
+		return -1;
+	int64_t delay = CLIENT_ADMIN_BACKOFF_MS;
+	for (int i = 0; i < attempt && delay < CLIENT_ADMIN_BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > CLIENT_ADMIN_BACKOFF_MAX_MS)
+		delay = CLIENT_ADMIN_BACKOFF_MAX_MS;
+	if (now_ms + delay >= deadline_ms)
+		return -1;
+	return delay;
 }

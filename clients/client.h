@@ -21,6 +21,28 @@
  * collide with node ids (which are >= 0). */
 #define CLIENT_BOOTSTRAP_ID_BASE (-2)
 
+/* How long a request to "any node" waits for one node before it tries the
+ * next, on the first pass over the candidates; each later pass doubles it.
+ * A stopped process accepts connections but never answers, so without this
+ * bound one such node in the bootstrap list would use up the whole
+ * metadata timeout. */
+#define CLIENT_NODE_ATTEMPT_TIMEOUT_MS 2000
+
+/* Admin requests follow the active controller: after NOT_CONTROLLER or a
+ * lost connection they refresh metadata and try again, waiting
+ * CLIENT_ADMIN_BACKOFF_MS, doubled per attempt up to
+ * CLIENT_ADMIN_BACKOFF_MAX_MS, at most CLIENT_ADMIN_MAX_ATTEMPTS times and
+ * never past the caller's deadline.  Elections take from a few hundred
+ * milliseconds to a few seconds, which these values cover. */
+#define CLIENT_ADMIN_MAX_ATTEMPTS 20
+#define CLIENT_ADMIN_BACKOFF_MS 100
+#define CLIENT_ADMIN_BACKOFF_MAX_MS 1600
+/* One attempt at the controller waits at most this long for its answer, so
+ * that a controller that stopped without closing its connections costs one
+ * attempt rather than the whole deadline.  A healthy quorum commits in
+ * milliseconds. */
+#define CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS 5000
+
 struct client_address {
 	char host[RN_MAX_ADDRESS_LEN + 1];
 	int port;
@@ -29,6 +51,7 @@ struct client_address {
 struct client_broker {
 	int32_t node_id;
 	struct client_address addr;
+	int fenced; /* the controller fenced it: probably down, asked last */
 };
 
 struct client_partition {
@@ -53,6 +76,10 @@ struct client {
 	struct client_broker *brokers;
 	size_t broker_count;
 	int32_t controller_id;
+	/* The address of a node learned outside the broker list (a
+	 * controller-only node named by a NOT_CONTROLLER message or by
+	 * DescribeQuorum); node_id -1 when none. */
+	struct client_broker hint;
 	struct client_topic *topics;
 	size_t topic_count;
 	struct conn **conns;
@@ -113,6 +140,12 @@ int client_poll(struct client *c, int timeout_ms);
 int client_request_sync(struct client *c, int32_t node_id, Runnel__Request *req, int32_t api_key,
 			Runnel__Response **out, int timeout_ms);
 
+/* As client_request_sync, but a connection that fails (or is waiting to
+ * reconnect after a failure) fails the call at once instead of being
+ * retried: for callers that have somewhere else to go. */
+int client_request_once_sync(struct client *c, int32_t node_id, Runnel__Request *req,
+			     int32_t api_key, Runnel__Response **out, int timeout_ms);
+
 /* As client_request_sync, to any node that answers: known brokers first,
  * then the bootstrap list, moving on when a connection fails. */
 int client_request_any_sync(struct client *c, Runnel__Request *req, int32_t api_key,
@@ -136,10 +169,39 @@ int client_metadata_refresh(struct client *c, const char *const *topics, size_t 
  */
 int client_metadata_refresh_async(struct client *c, const char *const *topics, size_t n);
 
+/*
+ * Reads the active controller out of a NOT_CONTROLLER message such as
+ * "node 2 is not the active controller; the active controller is node 3 at
+ * 10.0.0.3:9093".  Sets *id, and *addr with *has_addr = 1 when the message
+ * gives an address.  Returns 0, or RN_E_NOT_FOUND when the message names no
+ * controller (for example while an election is running).
+ */
+int client_parse_controller_hint(const char *msg, int32_t *id, struct client_address *addr,
+				 int *has_addr);
+
+/* Remembers host:port as the address of node id when the broker list does
+ * not have it (controller-only nodes are not brokers).  Ignores bad input. */
+void client_learn_address(struct client *c, int32_t id, const char *host, int port);
+
+/* True for the errors after which an admin request is sent again to the
+ * (possibly new) active controller: NOT_CONTROLLER and connection trouble. */
+int client_admin_retriable(int err);
+
+/* The wait before retrying an admin request that failed with err on attempt
+ * number attempt (0 for the first), or -1 when it must not be retried: err
+ * is final, the attempts are used up, or the wait would pass deadline_ms. */
+int64_t client_admin_retry_delay_ms(int err, int attempt, int64_t now_ms, int64_t deadline_ms);
+
 /* The cached metadata of a topic, or NULL. */
 const struct client_topic *client_topic_find(const struct client *c, const char *name);
 
 /* The leader of topic/partition from the cache, or -1. */
 int32_t client_leader(const struct client *c, const char *topic, int32_t partition);
+
+/* An admin client is a client core and nothing more; admin.c and
+ * admin_cluster.c share this definition. */
+struct runnel_admin {
+	struct client client;
+};
 
 #endif

@@ -64,6 +64,8 @@ void conn_close(struct conn *cn, int err, int64_t now_ms)
 	cn->out_len = cn->out_off = 0;
 	cn->in_len = 0;
 	cn->last_err = err;
+	if (err != RN_E_CLOSED)
+		cn->failed_at_ms = now_ms > 0 ? now_ms : 1;
 	cn->retry_at_ms = now_ms + cn->backoff_ms;
 	cn->backoff_ms = cn->backoff_ms * 2 > cn->backoff_max_ms ? cn->backoff_max_ms : cn->backoff_ms * 2;
 	fail_pending(cn, err);
@@ -247,6 +249,7 @@ static int dispatch_frame(struct conn *cn, const uint8_t *body, uint32_t len)
 	struct conn_pending p = cn->pending[cn->pending_head];
 	cn->pending_head = (cn->pending_head + 1) % cn->max_in_flight;
 	cn->pending_count--;
+	cn->failed_at_ms = 0;
 	p.cb(p.opaque, resp->error_code ? rn_err_from_wire(resp->error_code) : 0, resp);
 	return 0;
 }

@@ -49,6 +49,10 @@ struct conn {
 	/* Reconnection: no attempt before retry_at_ms; backoff doubles. */
 	int64_t retry_at_ms;
 	int32_t backoff_ms, backoff_min_ms, backoff_max_ms;
+	/* When a failure (refused, reset, timed out) last closed the
+	 * connection; 0 once the node answers again.  A stopped process still
+	 * accepts connections, so only an answer proves the node is alive. */
+	int64_t failed_at_ms;
 	int last_err;
 	/* Room for the address (up to RN_MAX_ADDRESS_LEN) and the reason. */
 	char errmsg[RN_MAX_ADDRESS_LEN + 384];

@@ -342,4 +342,83 @@ void runnel_topic_summaries_free(struct runnel_topic_summary *list, size_t count
 int runnel_admin_describe_topic(runnel_admin *a, const char *name, struct runnel_topic_info **out);
 void runnel_topic_info_free(struct runnel_topic_info *info);
 
+/* ------------------------------------------------------------ cluster status */
+
+/* Partitions named in a status's offline and under-replicated lists at
+ * most; the counts are always complete. */
+#define RUNNEL_STATUS_MAX_LISTED 100
+
+/* One member of the metadata quorum as the quorum leader sees it.  Fields
+ * the answering node could not know (it was not the leader) are -1. */
+struct runnel_quorum_member {
+	int32_t id;
+	int64_t log_end_offset; /* the last log index the leader knows it holds */
+	int64_t lag;            /* entries behind the leader's last index */
+	int64_t last_contact_ms; /* since the leader last heard from it */
+};
+
+struct runnel_broker_state {
+	int32_t id;
+	char *host;
+	int32_t port;
+	char *rack; /* "" when none was given */
+	int fenced; /* 1: fenced by the controller (missed heartbeats or not caught up) */
+};
+
+/* A partition as "topic-partition". */
+struct runnel_partition_ref {
+	char *topic;
+	int32_t partition;
+};
+
+struct runnel_cluster_status {
+	char *cluster_id;
+	/* The node whose DescribeQuorum answer this is: the quorum leader
+	 * when it could be reached. */
+	int32_t answered_by;
+	char *answered_role; /* leader, follower, candidate, observer, ... */
+	/* Set when the quorum leader was named but did not answer; the quorum
+	 * fields then come from answered_by's view, and leader_error says
+	 * why. */
+	int leader_unreachable;
+	char *leader_error;
+	int32_t leader_id; /* -1: no quorum leader */
+	char *leader_host; /* NULL when not known */
+	int32_t leader_port;
+	int64_t epoch; /* the Raft term */
+	int64_t commit_index;
+	int64_t high_watermark;
+	int64_t last_index; /* answered_by's last log index */
+	struct runnel_quorum_member *voters;
+	size_t voter_count;
+	struct runnel_quorum_member *observers;
+	size_t observer_count;
+	int32_t controller_id; /* from the metadata: the active controller, -1 none */
+	struct runnel_broker_state *brokers; /* sorted by id */
+	size_t broker_count;
+	int32_t partition_total;
+	/* Offline: no leader, or a fenced leader.  Under-replicated: fewer
+	 * in-sync replicas than replicas.  The lists hold the first
+	 * RUNNEL_STATUS_MAX_LISTED of each, sorted by topic and partition. */
+	int32_t offline_count;
+	struct runnel_partition_ref *offline;
+	size_t offline_listed;
+	int32_t under_replicated_count;
+	struct runnel_partition_ref *under_replicated;
+	size_t under_replicated_listed;
+};
+
+/*
+ * Describes the cluster: the metadata quorum (DescribeQuorum, asked of the
+ * quorum leader when the first node that answers is not it), the brokers and
+ * the partitions (Metadata for every topic, from the quorum leader when it
+ * answers).  Nodes that do not answer are skipped; a named leader that does
+ * not answer is reported in leader_unreachable, not as a failure.
+ * *out is owned by the caller: free with runnel_cluster_status_free.
+ * Returns 0, RN_E_TIMEOUT or a connection error when no node answered, or
+ * RN_E_NOMEM.
+ */
+int runnel_admin_describe_cluster(runnel_admin *a, struct runnel_cluster_status **out);
+void runnel_cluster_status_free(struct runnel_cluster_status *st);
+
 #endif
