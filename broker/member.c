@@ -28,6 +28,7 @@ struct member {
 	bool in_flight;           /* a call (remote or local) awaits its answer */
 	bool caught_up_sent;      /* the early heartbeat after catching up went */
 	bool waiting_cluster;     /* idle until the metadata log names the cluster */
+	bool shutting_down;       /* a controlled shutdown is under way */
 	int32_t hint;             /* controller named by the last answer, -1 none */
 	uint32_t voter_cursor;    /* next voter to try when no leader is known */
 	int32_t backoff_ms;
@@ -211,8 +212,50 @@ static void register_remote(struct member *m, struct peer *p)
 
 /* -------------------------------------------------------------- heartbeat */
 
+/* True when this node's image shows its broker fenced (with this start's
+ * epoch) and leading no partition: the controlled shutdown is done. */
+static bool drained(const struct member *m)
+{
+	const struct meta_image *img = ctrl_image(m->node->ctrl);
+	int32_t self = m->node->cfg.node_id;
+	const struct meta_broker *b = meta_image_broker(img, self);
+	if (!b || b->epoch != m->broker_epoch || !b->fenced)
+		return false;
+	for (uint32_t i = 0; i < meta_image_topic_count(img); i++) {
+		const struct meta_topic *t = meta_image_topic_at(img, i);
+		for (uint32_t j = 0; j < t->partition_count; j++)
+			if (t->partitions[j].leader == self)
+				return false;
+	}
+	return true;
+}
+
+static void shutdown_answer(struct member *m, int rc, int32_t hint)
+{
+	if (rc == RN_E_STALE_BROKER_EPOCH) {
+		/* The controller no longer knows this incarnation: nothing of it
+		 * is left to move. */
+		node_stop(m->node, 0);
+		return;
+	}
+	if (rc != RN_OK) {
+		retry_later(m, rc == RN_E_NOT_CONTROLLER ? hint : -1);
+		return;
+	}
+	succeeded(m);
+	if (drained(m)) {
+		node_on_drained(m->node);
+		return;
+	}
+	arm(m, MEMBER_SHUTDOWN_POLL_MS);
+}
+
 static void heartbeat_answer(struct member *m, int rc, int32_t hint)
 {
+	if (m->shutting_down) {
+		shutdown_answer(m, rc, hint);
+		return;
+	}
 	if (rc == RN_E_STALE_BROKER_EPOCH) {
 		LOG_WARN("member", "the controller does not know broker epoch %" PRId64
 				   "; registering again", m->broker_epoch);
@@ -251,7 +294,8 @@ static void heartbeat(struct member *m, int32_t to)
 	struct node *n = m->node;
 	uint64_t applied = meta_image_applied_index(ctrl_image(n->ctrl));
 	if (to == n->cfg.node_id) {
-		struct controller_heartbeat hb = {n->cfg.node_id, m->broker_epoch, applied, false};
+		struct controller_heartbeat hb = {n->cfg.node_id, m->broker_epoch, applied,
+						  m->shutting_down};
 		struct controller_heartbeat_resp resp;
 		heartbeat_answer(m, ctrl_broker_heartbeat(n->ctrl, &hb, &resp), -1);
 		return;
@@ -265,6 +309,7 @@ static void heartbeat(struct member *m, int32_t to)
 	body.broker_id = n->cfg.node_id;
 	body.broker_epoch = m->broker_epoch;
 	body.current_metadata_offset = (int64_t)applied;
+	body.want_shut_down = m->shutting_down;
 	Runnel__RequestHeader hdr = RUNNEL__REQUEST_HEADER__INIT;
 	hdr.api_key = RUNNEL__API_KEY__API_BROKER_HEARTBEAT;
 	hdr.client_id = "runneld";
@@ -324,8 +369,30 @@ void member_start(struct member *m)
 	arm(m, 0);
 }
 
+bool member_begin_shutdown(struct member *m)
+{
+	if (m->state != MEMBER_REGISTERED || m->shutting_down || drained(m))
+		return false;
+	m->shutting_down = true;
+	/* A heartbeat in flight did not ask to shut down: the request that
+	 * does goes now rather than after its answer or timeout. */
+	if (m->call_peer)
+		peer_cancel(m->call_peer, m);
+	m->call_peer = NULL;
+	m->in_flight = false;
+	m->backoff_ms = MEMBER_BACKOFF_MIN_MS;
+	evtimer_del(m->timer);
+	arm(m, 0);
+	return true;
+}
+
 void member_on_metadata(struct member *m)
 {
+	if (m->shutting_down) {
+		if (drained(m))
+			node_on_drained(m->node);
+		return;
+	}
 	if (m->waiting_cluster && m->node->cluster_id[0]) {
 		m->waiting_cluster = false;
 		arm(m, 0);

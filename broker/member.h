@@ -18,6 +18,7 @@
  *      up with its own registration record (so a restarted broker is
  *      unfenced without waiting a whole interval).  STALE_BROKER_EPOCH sends
  *      it back to step 1.
+ *   3. On SIGTERM or SIGINT, a controlled shutdown (member_begin_shutdown).
  *
  * The controller's decisions (fenced or not, leaders) arrive through the
  * metadata log like every other change; the heartbeat answers only pace
@@ -34,6 +35,9 @@ struct member;
 #define MEMBER_BACKOFF_MAX_MS 2000
 /* How long a registration or heartbeat call may take before it is retried. */
 #define MEMBER_CALL_TIMEOUT_MS 5000
+/* During a controlled shutdown, heartbeats asking to shut down go this often
+ * until the controller has fenced the broker. */
+#define MEMBER_SHUTDOWN_POLL_MS 200
 /* Listener name announced for the node's single listener. */
 #define MEMBER_LISTENER_NAME "PLAINTEXT"
 
@@ -48,6 +52,19 @@ void member_start(struct member *m);
 
 /* The node applied metadata: heartbeat early when that caught it up. */
 void member_on_metadata(struct member *m);
+
+/*
+ * Begins a controlled shutdown, as a Kafka broker does: heartbeats now carry
+ * want_shut_down (every MEMBER_SHUTDOWN_POLL_MS), and the active controller
+ * fences the broker and moves its leaderships to other in-sync replicas.
+ * When this node's image shows the broker fenced and leading no partition,
+ * the member calls node_on_drained.  Works the same when this node is the
+ * active controller (the heartbeat is then a local call).
+ * Returns true when the node should wait for that, false when there is
+ * nothing to wait for (not registered yet, or already fenced and leading
+ * nothing): the caller then stops at once.
+ */
+bool member_begin_shutdown(struct member *m);
 
 /* True while registered with the current broker epoch. */
 bool member_registered(const struct member *m);

@@ -14,6 +14,7 @@
 #include "storage/kv.h"
 
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <fcntl.h>
@@ -328,7 +329,19 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct node *n = arg;
 	(void)what;
-	LOG_INFO("node", "received %s; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	LOG_INFO("node", "received %s; shutting down%s", sig == SIGINT ? "SIGINT" : "SIGTERM",
+		 n->draining ? " now" : "");
+	node_shut_down(n);
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	(void)fd;
+	(void)what;
+	if (!n->drained)
+		LOG_WARN("node", "the active controller did not complete the controlled shutdown "
+				 "in time; stopping anyway");
 	node_stop(n, 0);
 }
 
@@ -338,10 +351,38 @@ static int create_events(struct node *n)
 	n->flush_ev = event_new(n->base, -1, 0, flush_cb, n);
 	n->sigint_ev = evsignal_new(n->base, SIGINT, signal_cb, n);
 	n->sigterm_ev = evsignal_new(n->base, SIGTERM, signal_cb, n);
-	if (!n->turn_ev || !n->flush_ev || !n->sigint_ev || !n->sigterm_ev)
+	n->drain_ev = evtimer_new(n->base, drain_timeout_cb, n);
+	if (!n->turn_ev || !n->flush_ev || !n->sigint_ev || !n->sigterm_ev || !n->drain_ev)
 		return RN_E_NOMEM;
 	event_add(n->sigint_ev, NULL);
 	event_add(n->sigterm_ev, NULL);
+	return RN_OK;
+}
+
+/*
+ * Peer host names are resolved with evdns rather than getaddrinfo: a lookup
+ * never blocks the loop (a slow name server would otherwise stall Raft
+ * ticks and every client), and a name is resolved again at each reconnect,
+ * so a voter that moved to a new address is found without a restart.  IP
+ * literals and /etc/hosts entries are answered without any DNS traffic.
+ * Resolving once at start-up would be simpler, but it would still block on
+ * every reconnect or pin an address for the life of the process.
+ */
+static int open_resolver(struct node *n)
+{
+	n->dns = evdns_base_new(n->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+						 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!n->dns) {
+		/* No usable resolv.conf: IP literals and /etc/hosts still work. */
+		LOG_WARN("node", "cannot read the system resolver configuration; peer host names "
+				 "resolve from /etc/hosts only");
+		n->dns = evdns_base_new(n->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!n->dns)
+			return RN_E_NOMEM;
+		evdns_base_load_hosts(n->dns, NULL);
+	}
+	evdns_base_set_option(n->dns, "timeout:", NODE_DNS_TIMEOUT_SECONDS);
+	evdns_base_set_option(n->dns, "attempts:", NODE_DNS_ATTEMPTS);
 	return RN_OK;
 }
 
@@ -388,6 +429,8 @@ int node_start(struct node *n)
 		rc = open_storage(n);
 	if (rc == RN_OK)
 		rc = create_events(n);
+	if (rc == RN_OK)
+		rc = open_resolver(n);
 	if (rc == RN_OK)
 		rc = flusher_start(flush_notify_cb, n, &n->flusher);
 	if (rc == RN_OK)
@@ -472,9 +515,54 @@ void node_stop(struct node *n, int exit_code)
 	event_base_loopexit(n->base, NULL);
 }
 
+/* True when another registered broker is unfenced and can take over this
+ * node's leaderships. */
+static bool other_broker_alive(const struct node *n)
+{
+	const struct meta_image *img = ctrl_image(n->ctrl);
+	for (uint32_t i = 0; i < meta_image_broker_count(img); i++) {
+		const struct meta_broker *b = meta_image_broker_at(img, i);
+		if (b->node_id != n->cfg.node_id && !b->fenced)
+			return true;
+	}
+	return false;
+}
+
+void node_shut_down(struct node *n)
+{
+	if (n->stopping)
+		return;
+	if (n->draining || !n->member || !n->ctrl || !other_broker_alive(n) ||
+	    !member_begin_shutdown(n->member)) {
+		node_stop(n, 0);
+		return;
+	}
+	n->draining = true;
+	int64_t wait_ms = n->cfg.broker_session_timeout_ms < NODE_SHUTDOWN_MAX_WAIT_MS
+				  ? n->cfg.broker_session_timeout_ms
+				  : NODE_SHUTDOWN_MAX_WAIT_MS;
+	struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)((wait_ms % 1000) * 1000)};
+	evtimer_add(n->drain_ev, &tv);
+	LOG_INFO("node", "controlled shutdown: asking the active controller to move this broker's "
+			 "leaderships (waiting at most %" PRId64 " ms)", wait_ms);
+}
+
+void node_on_drained(struct node *n)
+{
+	if (n->stopping || n->drained)
+		return;
+	n->drained = true;
+	LOG_INFO("node", "controlled shutdown complete: this broker is fenced and leads no "
+			 "partition; stopping in %d ms", NODE_DRAIN_LINGER_MS);
+	evtimer_del(n->drain_ev);
+	struct timeval tv = {NODE_DRAIN_LINGER_MS / 1000, (NODE_DRAIN_LINGER_MS % 1000) * 1000};
+	evtimer_add(n->drain_ev, &tv);
+}
+
 static void free_events(struct node *n)
 {
-	struct event **evs[] = {&n->turn_ev, &n->flush_ev, &n->sigint_ev, &n->sigterm_ev};
+	struct event **evs[] = {&n->turn_ev, &n->flush_ev, &n->sigint_ev, &n->sigterm_ev,
+				&n->drain_ev};
 	for (size_t i = 0; i < RN_ARRAY_LEN(evs); i++) {
 		if (*evs[i])
 			event_free(*evs[i]);
@@ -514,6 +602,10 @@ void node_free(struct node *n)
 	n->member = NULL;
 	ctrl_free(n->ctrl);
 	n->ctrl = NULL;
+	/* After the peers: their lookups in flight are cancelled with them. */
+	if (n->dns)
+		evdns_base_free(n->dns, 1);
+	n->dns = NULL;
 	/* plog_close syncs each log and marks it cleanly closed. */
 	pmgr_free(n->pm);
 	n->pm = NULL;

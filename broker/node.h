@@ -26,6 +26,7 @@
 
 struct event_base;
 struct event;
+struct evdns_base;
 struct kv;
 struct flusher;
 struct server;
@@ -56,6 +57,24 @@ struct member;
 #define NODE_DEFAULT_PARTITION_FETCH_BYTES (1024u * 1024u)
 /* Room kept in a fetch response frame for everything but record bytes. */
 #define NODE_FETCH_FRAME_HEADROOM (8u * 1024u * 1024u)
+/* Controlled shutdown: after SIGTERM or SIGINT a broker waits at most this
+ * long (and never longer than broker.session.timeout.ms) for the active
+ * controller to fence it and move its leaderships away, so clients fail
+ * over at once instead of after a session timeout. */
+#define NODE_SHUTDOWN_MAX_WAIT_MS 5000
+/* A node whose controlled shutdown is done keeps running this long before
+ * it stops: the requests the leadership change woke (answered with
+ * NOT_LEADER_OR_FOLLOWER) reach their clients instead of seeing the
+ * connection close, and when the node is the quorum leader its followers
+ * learn the commit index of the fence from its next heartbeats (one per
+ * NODE_TICK_MS); without them the remaining nodes would still see the
+ * broker unfenced. */
+#define NODE_DRAIN_LINGER_MS 300
+/* Name resolution of peer addresses (evdns): seconds per attempt, and
+ * attempts per name server.  A connection attempt is bounded as a whole by
+ * PEER_CONNECT_TIMEOUT_MS as well. */
+#define NODE_DNS_TIMEOUT_SECONDS "2"
+#define NODE_DNS_ATTEMPTS "2"
 /* Length of a generated cluster id (16 random bytes, URL-safe base64). */
 #define NODE_CLUSTER_ID_LEN 22u
 /* Name of the LMDB environment and the partition directory under data.dir. */
@@ -75,6 +94,7 @@ struct node_sync {
 struct node {
 	struct node_config cfg;
 	struct event_base *base;
+	struct evdns_base *dns; /* resolves peer host names without blocking the loop */
 	struct kv *kv;
 	struct flusher *flusher;
 	struct server *server;
@@ -94,7 +114,10 @@ struct node {
 	struct event *flush_ev; /* the flusher finished something */
 	struct event *sigint_ev;
 	struct event *sigterm_ev;
+	struct event *drain_ev; /* bounds the controlled shutdown */
 	bool turn_pending;
+	bool draining; /* a controlled shutdown waits for the controller */
+	bool drained;  /* ... and is done: the node lingers briefly, then stops */
 	bool stopping;
 	int exit_code;
 
@@ -129,6 +152,23 @@ int node_run(struct node *n);
 
 /* Asks the loop to shut down gracefully with exit_code (first call wins). */
 void node_stop(struct node *n, int exit_code);
+
+/*
+ * A controlled shutdown, as on SIGTERM or SIGINT.  A node with the broker
+ * role first asks the active controller to fence it and move its
+ * leaderships away (member_begin_shutdown), keeps serving meanwhile (clients
+ * are told NOT_LEADER_OR_FOLLOWER and refresh their metadata), and stops
+ * once its own image shows that done (node_on_drained), or after
+ * NODE_SHUTDOWN_MAX_WAIT_MS (at most broker.session.timeout.ms) when no
+ * controller answers.  When there is nothing to wait for (no broker role,
+ * not registered, or no other unfenced broker to take over, as in a
+ * single-node cluster) it stops at once.  A second call stops at once.
+ */
+void node_shut_down(struct node *n);
+
+/* The controlled shutdown is done (the member saw this broker fenced and
+ * leading nothing): the node stops after NODE_DRAIN_LINGER_MS. */
+void node_on_drained(struct node *n);
 
 /* Releases everything node_start created (after node_run returned). */
 void node_free(struct node *n);

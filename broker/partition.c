@@ -266,6 +266,26 @@ static int partition_open_log(struct pmgr *pm, struct partition *p)
 	return RN_OK;
 }
 
+static void wake_list(struct pwait *head, int err, int64_t bytes);
+
+void partition_set_leader(struct partition *p, int32_t leader, int32_t leader_epoch)
+{
+	int32_t self = p->node->cfg.node_id;
+	bool lost = p->leader == self && leader != self;
+	p->leader = leader;
+	p->leader_epoch = leader_epoch;
+	if (!lost)
+		return;
+	if (p->log)
+		LOG_INFO("partition", "%s-%d: no longer the leader (leader %d, epoch %d)", p->topic,
+			 p->index, leader, leader_epoch);
+	/* Requests waiting here would otherwise run to their timeout: a
+	 * produce appended but not acknowledged must not succeed now, and a
+	 * parked fetch is answered at once so the client finds the new leader. */
+	wake_list(p->produce_waiters, RN_E_NOT_LEADER_OR_FOLLOWER, 0);
+	wake_list(p->fetch_waiters, RN_E_NOT_LEADER_OR_FOLLOWER, 0);
+}
+
 static bool is_replica(const struct meta_partition *mp, int32_t node_id)
 {
 	for (uint32_t i = 0; i < mp->replica_count; i++)
@@ -289,9 +309,13 @@ int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *mt,
 		t->parts = parts;
 		t->count = count;
 	}
-	if (!is_replica(mp, pm->node->cfg.node_id))
-		return RN_OK;
 	struct partition *p = t->parts[mp->partition];
+	if (!is_replica(mp, pm->node->cfg.node_id)) {
+		/* Moved off this node: it leads it no longer. */
+		if (p)
+			partition_set_leader(p, mp->leader, mp->leader_epoch);
+		return RN_OK;
+	}
 	if (!p) {
 		p = calloc(1, sizeof(*p));
 		if (!p)
@@ -304,8 +328,7 @@ int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *mt,
 		p->refs = 1;
 		t->parts[mp->partition] = p;
 	}
-	p->leader = mp->leader;
-	p->leader_epoch = mp->leader_epoch;
+	partition_set_leader(p, mp->leader, mp->leader_epoch);
 	if (pm->live && !p->log)
 		return partition_open_log(pm, p);
 	return RN_OK;

@@ -54,6 +54,7 @@ struct topic_conf {
  * A request waiting on a partition.  wake_cb is called when the partition's
  * state changes (err 0: data appended, high watermark moved or an fsync
  * completed) or it fails (err: RN_E_IO after a failed fsync,
+ * RN_E_NOT_LEADER_OR_FOLLOWER when this node stops leading it,
  * RN_E_UNKNOWN_TOPIC_OR_PARTITION when the partition is removed).  wake_cb
  * may unlink its own waiter (pwait_unlink) but no other.
  */
@@ -114,6 +115,15 @@ int pmgr_apply_topic(struct pmgr *pm, const struct meta_topic *t);
  * leader and epoch.  Returns 0, RN_E_NOMEM or the plog_open error. */
 int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *t,
 			 const struct meta_partition *mp);
+
+/*
+ * Records the partition's leader and leader epoch from the metadata image.
+ * When this node led the partition and no longer does, every waiting
+ * produce and fetch is woken at once with RN_E_NOT_LEADER_OR_FOLLOWER
+ * (a produce that was appended but not acknowledged is answered with that
+ * error, never as a success; a fetch is answered from the new state).
+ */
+void partition_set_leader(struct partition *p, int32_t leader, int32_t leader_epoch);
 
 /* A CONFIG record changed topic t's overrides: the topic and its hosted
  * partitions follow the new settings (the segment settings of an open log

@@ -11,9 +11,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -30,11 +31,21 @@ struct call {
 	struct call *next;
 };
 
+/* A name lookup in flight.  It outlives its peer when the peer is freed or
+ * its connection fails first: evdns may still call back after a cancel, so
+ * the callback finds p NULL and only frees. */
+struct lookup {
+	struct peer *p;
+	struct evdns_getaddrinfo_request *req;
+};
+
 struct peer {
 	struct node *node;
 	int32_t node_id;
 	struct config_addr addr;
-	struct bufferevent *bev; /* NULL while down */
+	struct bufferevent *bev; /* NULL while down; set (unconnected) while resolving */
+	struct lookup *lookup;   /* the name lookup in flight, if any */
+	uint32_t addr_cursor;    /* which resolved address to try (rotates on failure) */
 	bool connected;
 	struct event *retry_ev;  /* pending while waiting out the backoff */
 	bool backing_off;
@@ -125,6 +136,17 @@ void peer_cancel(struct peer *p, void *arg)
 
 static void connect_now(struct peer *p);
 
+/* Detaches the peer from its lookup in flight and cancels it. */
+static void lookup_abandon(struct peer *p)
+{
+	struct lookup *lk = p->lookup;
+	if (!lk)
+		return;
+	p->lookup = NULL;
+	lk->p = NULL;
+	evdns_getaddrinfo_cancel(lk->req);
+}
+
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer *p = arg;
@@ -143,9 +165,12 @@ static void connection_failed(struct peer *p, const char *why)
 	else
 		LOG_DEBUG("peer", "node %d at %s:%u: %s (failure %" PRIu64 ")", p->node_id,
 			  p->addr.host, p->addr.port, why, p->failures);
+	lookup_abandon(p);
 	if (p->bev)
 		bufferevent_free(p->bev);
 	p->bev = NULL;
+	/* A name with several addresses: the next attempt tries the next one. */
+	p->addr_cursor++;
 	p->connected = false;
 	p->backing_off = true;
 	struct timeval tv = {p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
@@ -211,11 +236,31 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * True when a socket is connected to itself.  A connect to a port on this
+ * host where nothing listens yet can be given that very port as its source
+ * port (the port lies in the ephemeral range), and TCP's simultaneous open
+ * then "succeeds".  Such a connection reaches no peer, and it holds the port
+ * the peer needs to listen on, so it must be closed at once.
+ */
+static bool connected_to_self(evutil_socket_t fd)
+{
+	struct sockaddr_storage local, remote;
+	socklen_t local_len = sizeof(local), remote_len = sizeof(remote);
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&remote, &remote_len) != 0)
+		return false;
+	return local_len == remote_len && memcmp(&local, &remote, local_len) == 0;
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct peer *p = arg;
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		if (connected_to_self(bufferevent_getfd(bev))) {
+			connection_failed(p, "connected to itself: nothing listens on the peer's port yet");
+			return;
+		}
 		int one = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (p->failures > 0)
@@ -234,38 +279,73 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		connection_failed(p, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
-static void connect_now(struct peer *p)
+/* The name is resolved: connect the waiting bufferevent to one address. */
+static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
-	RN_ASSERT(p->bev == NULL && !p->backing_off);
-	struct addrinfo hints, *ai = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", p->addr.port);
-	/* Voter addresses are normally IP literals; a name is resolved here,
-	 * on the loop, because a node has a handful of peers. */
-	int rc = getaddrinfo(p->addr.host, port, &hints, &ai);
-	if (rc != 0) {
-		connection_failed(p, gai_strerror(rc));
+	struct lookup *lk = arg;
+	struct peer *p = lk->p;
+	free(lk);
+	if (!p) {
+		if (res)
+			evutil_freeaddrinfo(res);
 		return;
 	}
+	p->lookup = NULL;
+	if (result != 0 || !res) {
+		if (res)
+			evutil_freeaddrinfo(res);
+		connection_failed(p, result ? evutil_gai_strerror(result) : "no address");
+		return;
+	}
+	uint32_t count = 0;
+	for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next)
+		count++;
+	struct evutil_addrinfo *ai = res;
+	for (uint32_t i = p->addr_cursor % count; i > 0; i--)
+		ai = ai->ai_next;
+	int rc = bufferevent_socket_connect(p->bev, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(res);
+	if (rc != 0)
+		connection_failed(p, "connect failed");
+}
+
+/* Starts a connection: the bufferevent exists at once (frames queue in its
+ * output while the name resolves), and the connect follows the lookup.  IP
+ * literals and /etc/hosts names resolve inside evdns_getaddrinfo, with no
+ * DNS traffic; the callback then runs before it returns, and may already
+ * have failed the connection. */
+static void connect_now(struct peer *p)
+{
+	RN_ASSERT(p->bev == NULL && p->lookup == NULL && !p->backing_off);
 	p->bev = bufferevent_socket_new(p->node->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!p->bev) {
-		freeaddrinfo(ai);
+	struct lookup *lk = calloc(1, sizeof(*lk));
+	if (!p->bev || !lk) {
+		free(lk);
 		connection_failed(p, "out of memory");
 		return;
 	}
 	bufferevent_setcb(p->bev, read_cb, NULL, event_cb, p);
-	/* The write timeout bounds both the connect and a peer that stops
-	 * reading (a stopped process keeps its socket open). */
+	/* The write timeout bounds the lookup and the connect together, and
+	 * later a peer that stops reading (a stopped process keeps its socket
+	 * open). */
 	struct timeval tv = {PEER_CONNECT_TIMEOUT_MS / 1000, (PEER_CONNECT_TIMEOUT_MS % 1000) * 1000};
 	bufferevent_set_timeouts(p->bev, NULL, &tv);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-	rc = bufferevent_socket_connect(p->bev, ai->ai_addr, (int)ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (rc != 0)
-		connection_failed(p, "connect failed");
+	struct evutil_addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", p->addr.port);
+	lk->p = p;
+	struct evdns_getaddrinfo_request *req =
+		evdns_getaddrinfo(p->node->dns, p->addr.host, port, &hints, resolved_cb, lk);
+	/* NULL: resolved_cb already ran (and freed lk). */
+	if (req) {
+		lk->req = req;
+		p->lookup = lk;
+	}
 }
 
 /* ------------------------------------------------------------------ send */
@@ -358,6 +438,7 @@ void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
+	lookup_abandon(p);
 	if (p->bev)
 		bufferevent_free(p->bev);
 	p->bev = NULL;

@@ -16,7 +16,11 @@
  *
  * The connection is made on first use and remade after a failure with
  * exponential backoff (PEER_BACKOFF_MIN_MS doubling up to
- * PEER_BACKOFF_MAX_MS).  While it is down, one-way messages are dropped and
+ * PEER_BACKOFF_MAX_MS).  Each attempt resolves the host name with the
+ * node's evdns resolver (n->dns), which never blocks the loop; IP literals
+ * and /etc/hosts names resolve at once.  Frames queue while the name
+ * resolves, and PEER_CONNECT_TIMEOUT_MS bounds lookup and connect together.
+ * A name with several addresses is tried one address per attempt.  While it is down, one-way messages are dropped and
  * calls fail at once with RN_E_CONNECT, so nothing piles up.  Output waiting
  * for the socket is bounded by PEER_MAX_QUEUED_BYTES (one frame is always
  * accepted into an empty queue, so a large snapshot still goes).

@@ -21,6 +21,11 @@
 
 /* Pending connections the kernel queues before accept. */
 #define SERVER_BACKLOG 1024
+/* How long start-up keeps retrying a listen address that is in use: an
+ * outbound connection on this host may hold the port for a moment (see
+ * connected_to_self in peer.c), and a previous process may still be exiting. */
+#define SERVER_BIND_RETRY_MS 5000
+#define SERVER_BIND_RETRY_STEP_MS 100
 
 struct server {
 	struct evconnlistener *lev;
@@ -120,10 +125,19 @@ int server_start(struct node *n)
 	int rc = resolve(&n->cfg.listen, &ai);
 	if (rc != RN_OK)
 		return rc;
-	s->lev = evconnlistener_new_bind(n->base, accept_cb, n,
-					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						 LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
-					 SERVER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	for (int waited_ms = 0;; waited_ms += SERVER_BIND_RETRY_STEP_MS) {
+		s->lev = evconnlistener_new_bind(n->base, accept_cb, n,
+						 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+							 LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+						 SERVER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+		if (s->lev || errno != EADDRINUSE || waited_ms >= SERVER_BIND_RETRY_MS)
+			break;
+		if (waited_ms == 0)
+			LOG_WARN("server", "%s:%u is in use; retrying for up to %d ms",
+				 n->cfg.listen.host, n->cfg.listen.port, SERVER_BIND_RETRY_MS);
+		/* Start-up, before the event loop runs: sleeping here delays nobody. */
+		usleep(SERVER_BIND_RETRY_STEP_MS * 1000);
+	}
 	freeaddrinfo(ai);
 	if (!s->lev) {
 		LOG_ERROR("server", "cannot listen on %s:%u: %s", n->cfg.listen.host,
