@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,19 @@ short conn_poll_events(const struct conn *cn)
 	return (short)(POLLIN | (cn->out_off < cn->out_len ? POLLOUT : 0));
 }
 
+/* True when the socket is connected to itself: connecting to a port on this
+ * host where nothing listens can be handed that same port as the source port,
+ * and TCP's simultaneous open then "succeeds" with no server at the other end. */
+static bool connected_to_self(int fd)
+{
+	struct sockaddr_storage local, remote;
+	socklen_t local_len = sizeof(local), remote_len = sizeof(remote);
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&remote, &remote_len) != 0)
+		return false;
+	return local_len == remote_len && memcmp(&local, &remote, local_len) == 0;
+}
+
 static int finish_connect(struct conn *cn)
 {
 	int soerr = 0;
@@ -206,6 +220,11 @@ static int finish_connect(struct conn *cn)
 	if (soerr != 0) {
 		snprintf(cn->errmsg, sizeof(cn->errmsg), "cannot connect to %s:%s: %s", cn->host,
 			 cn->port, strerror(soerr));
+		return RN_E_CONNECT;
+	}
+	if (connected_to_self(cn->fd)) {
+		snprintf(cn->errmsg, sizeof(cn->errmsg), "cannot connect to %s:%s: nothing listens there",
+			 cn->host, cn->port);
 		return RN_E_CONNECT;
 	}
 	cn->state = CONN_READY;
