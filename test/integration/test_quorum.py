@@ -53,7 +53,7 @@ def test_leader_kill_elects_new_leader(workdir):
         # Metadata made before the kill is intact on the survivors, and the
         # new leader accepts changes.
         for n in cluster.alive():
-            assert "before" in topics_via(n)
+            wait_until("node %d to list the old topic" % n.node_id, lambda: "before" in topics_via(n))
         create(cluster, "after-%d" % round_, partitions=2)
         victim.start(wait=False)
         cluster.wait_healthy(60)
@@ -75,8 +75,9 @@ def test_restart_all_keeps_metadata(workdir):
     cluster = Cluster(workdir, extra_args=FAST).start()
     for i in range(30):
         create(cluster, "t%02d" % i, partitions=2)
-    before = topics_via(cluster.node(1))
-    assert len(before) == 30
+    # Followers apply the metadata log a moment after the controller answers.
+    before = wait_until("node 1 to list all 30 topics",
+                        lambda: (lambda t: t if len(t) == 30 else None)(topics_via(cluster.node(1))))
     cluster.stop()
     cluster.start()
     for n in cluster.nodes:
@@ -102,7 +103,8 @@ def test_empty_node_catches_up_through_snapshot(workdir):
     for i in range(60, 70):
         # Two live brokers: a third replica cannot be placed while one is down.
         create(cluster, "s%02d" % i, partitions=1, replicas=2)
-    expected = topics_via(cluster.node(leader))
+    expected = wait_until("the leader to list all 70 topics",
+                          lambda: (lambda t: t if len(t) == 70 else None)(topics_via(cluster.node(leader))))
     lagger.start(wait=False)
     wait_until("the wiped node to rebuild its metadata", lambda: topics_via(lagger) == expected, timeout=60)
     log = lagger.log().lower()
