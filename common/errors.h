@@ -51,7 +51,12 @@
 	X(STALE_BROKER_EPOCH, 77, "stale broker epoch")                                           \
 	X(OFFSET_NOT_AVAILABLE, 78, "offset not available")                                       \
 	X(INVALID_RECORD, 87, "invalid record")                                                   \
+	X(KAFKA_STORAGE_ERROR, 56, "storage error: the records may not be durable")              \
+	X(PREFERRED_LEADER_NOT_AVAILABLE, 80, "the preferred leader is not available")            \
+	X(ELECTION_NOT_NEEDED, 84, "the preferred replica already leads")                         \
+	X(INVALID_UPDATE_VERSION, 95, "stale partition epoch")                                    \
 	X(INCONSISTENT_CLUSTER_ID, 104, "cluster id does not match")                              \
+	X(INELIGIBLE_REPLICA, 107, "replica not eligible for the ISR")                            \
 	X(UNSUPPORTED_API, 1001, "unsupported API key")                                           \
 	X(FRAME_TOO_LARGE, 1002, "frame larger than the maximum allowed")                         \
 	X(MALFORMED_FRAME, 1003, "malformed frame")                                               \
