@@ -80,6 +80,7 @@ void plog_unref(struct plog *log)
 		close(log->dir_fd);
 	pthread_mutex_destroy(&log->sync.lock);
 	pthread_mutex_destroy(&log->sync.sync_lock);
+	epoch_hist_free(&log->epochs);
 	free(log->segs);
 	free(log->scan_buf);
 	free(log->dir);
@@ -292,6 +293,11 @@ static int append_checked(struct plog *log, uint8_t *stamp_buf, const uint8_t *b
 		info->base_offset = s->end_offset;
 		info->leader_epoch = leader_epoch;
 	}
+	/* The history entry is durable before the batch reaches the file, so
+	 * no batch on disk is ever missing from the history. */
+	rc = plog_epochs_note_batch(log, info->leader_epoch, info->base_offset);
+	if (rc)
+		goto fail;
 	uint64_t pos = s->size_bytes;
 	rc = segment_write(s, buf, info->total_bytes);
 	if (rc)
@@ -555,8 +561,11 @@ int plog_truncate(struct plog *log, int64_t offset)
 	int64_t end = plog_end_offset(log);
 	if (offset < plog_start_offset(log) || offset > end)
 		return RN_E_OFFSET_OUT_OF_RANGE;
+	/* Nothing to cut, but an epoch assigned at the end without a batch goes:
+	 * a follower told that its log diverges must stop naming that epoch as
+	 * its last, or it would be told so again forever. */
 	if (offset == end)
-		return 0;
+		return plog_epochs_truncate(log, offset);
 	uint32_t i = find_segment(log, offset);
 	struct segment *s = log->segs[i];
 	uint64_t pos;
@@ -592,7 +601,12 @@ int plog_truncate(struct plog *log, int64_t offset)
 		atomic_store(&log->failed, true);
 		return read_error(log, s, rc);
 	}
-	return 0;
+	/* A crash between the cut and this rewrite is harmless: the next open
+	 * drops history entries past the recovered end. */
+	rc = plog_epochs_truncate(log, offset);
+	if (rc)
+		atomic_store(&log->failed, true);
+	return rc;
 }
 
 /* ---- durability ---- */

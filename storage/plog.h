@@ -143,11 +143,68 @@ int plog_maybe_roll(struct plog *log, int64_t now_ms);
 
 /*
  * Removes everything from offset on (a follower truncating a divergent
- * suffix).  offset must be within [start, end] and the first offset of a
+ * suffix), and the leader-epoch history entries that start at or after it
+ * (also when offset is the end: an assigned epoch without batches goes).
+ * offset must be within [start, end] and the first offset of a
  * batch (or the end).  Returns 0, RN_E_OFFSET_OUT_OF_RANGE, RN_E_INVAL (not a
  * batch boundary) or RN_E_IO (the log is then read-only).
  */
 int plog_truncate(struct plog *log, int64_t offset);
+
+/* ------------------------------------------------------------------------
+ * Leader-epoch history.
+ *
+ * The log keeps, for each leader epoch that wrote to it, the offset of its
+ * first batch: a list of (epoch, start_offset) with both strictly rising.
+ * plog_append and plog_append_as_is add an entry when a batch carries an
+ * epoch newer than the latest (an older epoch is added only in place of a
+ * latest entry that holds no batch, such as an epoch assigned to a leader
+ * that never wrote before it became a follower); plog_truncate
+ * drops entries that start at or past the new end; plog_epoch_assign adds
+ * one when a node becomes leader, before any batch of the epoch.  The list
+ * is stored in the file "leader-epoch-checkpoint" of the log directory,
+ * rewritten (temporary file, fsync, rename, directory fsync) before the
+ * change it records reaches the segment files, so a batch on disk never
+ * lacks its entry.  plog_open reads it, drops entries at or past the
+ * recovered end, and rebuilds it from the batch headers when it is
+ * missing or unreadable.  The history is bounded by
+ * PLOG_MAX_EPOCH_ENTRIES; beyond it the oldest entry is dropped.
+ * ------------------------------------------------------------------------ */
+
+#define PLOG_EPOCH_CHECKPOINT_FILE "leader-epoch-checkpoint"
+
+/* The latest epoch in the history, or -1 when it is empty.  It may be an
+ * epoch assigned by plog_epoch_assign that holds no batch yet; a follower
+ * sends it as its last fetched epoch, and a plog_truncate (even one at the
+ * log end) removes it when the leader reports a divergence. */
+int32_t plog_latest_epoch(const struct plog *log);
+
+/* Entries in the history (for tests and diagnostics). */
+uint32_t plog_epoch_count(const struct plog *log);
+
+/*
+ * Kafka's OffsetsForLeaderEpoch: finds the largest epoch <= epoch in the
+ * history and the offset at which it ends (the start of the next epoch, or
+ * the log end offset when it is the latest).  When epoch is older than the
+ * first entry (or the history is empty) the answer is *found_epoch = -1,
+ * *end_offset = -1.  When epoch is newer than the latest, the latest and the
+ * log end offset.  Returns 0, or RN_E_INVAL for a NULL output.
+ */
+int plog_epoch_end_offset(const struct plog *log, int32_t epoch, int32_t *found_epoch,
+			  int64_t *end_offset);
+
+/*
+ * The start offset of exactly epoch, or of the first epoch when epoch is -1.
+ * Returns 0 with *start_offset, or RN_E_NOT_FOUND.
+ */
+int plog_epoch_start_offset(const struct plog *log, int32_t epoch, int64_t *start_offset);
+
+/*
+ * Records that epoch begins at the log end offset (a node becoming leader),
+ * unless the latest epoch is already >= epoch.  Persists the history.
+ * Returns 0, RN_E_INVAL (negative epoch) or RN_E_IO.
+ */
+int plog_epoch_assign(struct plog *log, int32_t epoch);
 
 /*
  * Durability.  plog_unsynced_end is the end offset of what has been written

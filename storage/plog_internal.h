@@ -2,6 +2,7 @@
 #ifndef RUNNEL_STORAGE_PLOG_INTERNAL_H
 #define RUNNEL_STORAGE_PLOG_INTERNAL_H
 
+#include "storage/epoch_hist.h"
 #include "storage/plog.h"
 #include "storage/segment.h"
 
@@ -41,6 +42,7 @@ struct plog {
 	atomic_bool destroyed;       /* files removed: nothing left to sync */
 	atomic_int refs;             /* the owner plus each plog_hold */
 	struct plog_sync_state sync;
+	struct epoch_hist epochs;    /* leader-epoch history; owner thread only */
 };
 
 static inline struct segment *plog_active(const struct plog *log)
@@ -65,5 +67,18 @@ void plog_count_closed_bytes(struct plog *log);
 
 /* fsyncs the log directory.  0 or RN_E_IO. */
 int plog_sync_dir(struct plog *log);
+
+/* Loads the leader-epoch history at open (after recovery), dropping entries
+ * past the recovered end, or rebuilds it from the batch headers when the
+ * checkpoint is missing or unreadable.  0, RN_E_IO or RN_E_NOMEM. */
+int plog_epochs_open(struct plog *log);
+
+/* Records that a batch of epoch starts at base_offset, persisting the
+ * history first when it changes.  0, RN_E_IO or RN_E_NOMEM. */
+int plog_epochs_note_batch(struct plog *log, int32_t epoch, int64_t base_offset);
+
+/* Drops history entries at or past end_offset after a truncation.  0 or
+ * RN_E_IO. */
+int plog_epochs_truncate(struct plog *log, int64_t end_offset);
 
 #endif

@@ -113,7 +113,8 @@ static int list_segments(struct plog *log, struct bases *logs)
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		int64_t base;
 		const char *ext;
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, PLOG_EPOCH_CHECKPOINT_FILE) == 0)
 			continue;
 		if (!seg_parse_name(e->d_name, &base, &ext))
 			remove_stray(log, e->d_name, "not a segment file");
@@ -356,6 +357,9 @@ int plog_open(const char *dir, const struct plog_config *cfg, int64_t now_ms, st
 	struct segment *active = plog_active(log);
 	plog_count_closed_bytes(log);
 	atomic_store(&log->end_offset, active->end_offset);
+	rc = plog_epochs_open(log);
+	if (rc)
+		goto fail_log;
 	atomic_store(&log->synced_end, active->end_offset);
 	log->sync.active = segment_ref(active);
 	*out = log;

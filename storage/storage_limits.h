@@ -35,6 +35,16 @@
  * RN_MAX_BATCH_BYTES when a batch is larger. */
 #define PLOG_RECOVERY_CHUNK_BYTES (1024u * 1024u)
 
+/* Entries a partition log's leader-epoch history keeps.  An entry is added
+ * only when a new leader epoch writes to the log, so even a partition whose
+ * leadership moves every minute takes weeks to fill it; beyond it the oldest
+ * entry is dropped (the history then starts later, which only makes very
+ * stale followers truncate more). */
+#define PLOG_MAX_EPOCH_ENTRIES 16384u
+
+/* Longest line of a leader-epoch checkpoint file (two decimal integers). */
+#define PLOG_EPOCH_LINE_MAX 64u
+
 /* Flusher requests waiting at once; flusher_submit fails with RN_E_FULL
  * beyond this so that a stalled disk cannot grow memory without bound. */
 #define FLUSHER_MAX_QUEUED 1024u
