@@ -563,3 +563,14 @@ int controller_broker_heartbeat(struct controller_lifecycle *lc, const struct me
 	resp->is_fenced = (b->fenced && !unfencing) || s->fence == PENDING_FENCE;
 	return recbuf_finish(&rb, rc, records, count);
 }
+
+/* ---- eligibility -------------------------------------------------------------- */
+
+bool controller_broker_eligible(const struct controller_lifecycle *lc,
+				const struct meta_image *img, int32_t node_id)
+{
+	const struct meta_broker *b = meta_image_broker(img, node_id);
+	if (!b)
+		return false;
+	return lc ? broker_alive(lc, b) : !b->fenced;
+}

@@ -147,4 +147,13 @@ int controller_broker_heartbeat(struct controller_lifecycle *lc, const struct me
 int controller_lifecycle_tick(struct controller_lifecycle *lc, const struct meta_image *img,
 			      int64_t now_ms, struct meta_record **records, uint32_t *count);
 
+/*
+ * True when broker node_id may be in an ISR or lead: it is registered and
+ * unfenced in img, and the lifecycle lc (NULL: the image alone) has not
+ * proposed to fence it (a controlled shutdown or an expired session) or
+ * seen it register a new incarnation not applied yet.
+ */
+bool controller_broker_eligible(const struct controller_lifecycle *lc,
+				const struct meta_image *img, int32_t node_id);
+
 #endif
