@@ -3,6 +3,7 @@
 
 #include "common/errors.h"
 #include "common/rn_assert.h"
+#include "controller/replication.h"
 #include "storage/plog.h"
 
 #include <ctype.h>
@@ -21,6 +22,7 @@ enum setting_type {
 	SET_PATH,   /* a directory */
 	SET_LEVEL,  /* debug, info, warn, error */
 	SET_ID,     /* [A-Za-z0-9._-], at most max characters; may be empty */
+	SET_BOOL,   /* true or false, stored as int64 1 or 0 */
 };
 
 struct setting {
@@ -78,8 +80,30 @@ static const struct setting settings[] = {
 	 "fsync a partition log on an append that comes at least this long after its previous "
 	 "fsync; that produce is answered after the fsync. 0 syncs every append."},
 	{"replica.lag.time.max.ms", SET_INT, "30000", FIELD(replica_lag_time_max_ms), 1,
-	 INT32_MAX, "A follower that has not caught up for this long leaves the in-sync replicas "
-		    "(takes effect with replication)."},
+	 INT32_MAX, "A follower that has not caught up with the leader's log end for this long "
+		    "leaves the in-sync replicas."},
+	{"replica.fetch.wait.max.ms", SET_INT, "500", FIELD(replica_fetch_wait_max_ms), 1,
+	 RN_MAX_FETCH_WAIT_MS,
+	 "Longest a follower's fetch waits at the leader for new records; an idle partition costs "
+	 "one fetch per this interval. Keep it below replica.lag.time.max.ms."},
+	{"replica.fetch.max.bytes", SET_INT, "1048576", FIELD(replica_fetch_max_bytes), 1024,
+	 RN_MAX_FETCH_BYTES,
+	 "Record bytes a follower asks for per partition in one fetch (at least one whole batch "
+	 "comes back)."},
+	{"replica.fetch.response.max.bytes", SET_INT, "10485760",
+	 FIELD(replica_fetch_response_max_bytes), 1024, RN_MAX_FETCH_BYTES,
+	 "Record bytes a follower asks for over all partitions of one fetch."},
+	{"replica.high.watermark.checkpoint.interval.ms", SET_INT, "5000",
+	 FIELD(replica_high_watermark_checkpoint_interval_ms), 10, INT32_MAX,
+	 "How often every partition's high watermark is written to node.mdb (and on a clean "
+	 "shutdown), so a restarted replica serves consumers no further than before."},
+	{"auto.leader.rebalance.enable", SET_BOOL, "true", FIELD(auto_leader_rebalance_enable), 0,
+	 1, "The active controller moves each partition's leadership back to its first replica "
+	    "(the preferred leader) once that replica is in sync again."},
+	{"leader.imbalance.check.interval.ms", SET_INT, "300000",
+	 FIELD(leader_imbalance_check_interval_ms), 1, INT32_MAX,
+	 "How often the active controller looks for partitions not led by their preferred "
+	 "replica (with auto.leader.rebalance.enable)."},
 	{"log.retention.check.interval.ms", SET_INT, "300000",
 	 FIELD(log_retention_check_interval_ms), 1, INT32_MAX,
 	 "How often the node looks for log segments to delete under the retention policy "
@@ -256,6 +280,8 @@ static const char *type_hint(enum setting_type type)
 		return "debug, info, warn or error";
 	case SET_ID:
 		return "letters, digits, '.', '_' and '-' (cluster.id at most 39, rack at most 64)";
+	case SET_BOOL:
+		return "true or false";
 	}
 	return "?";
 }
@@ -299,6 +325,17 @@ static int apply_value(struct node_config *cfg, const struct setting *s, const c
 		return rn_log_parse_level(value, &cfg->log_level);
 	case SET_ID:
 		return parse_id(value, (size_t)s->max, field);
+	case SET_BOOL: {
+		int64_t v;
+		if (strcmp(value, "true") == 0)
+			v = 1;
+		else if (strcmp(value, "false") == 0)
+			v = 0;
+		else
+			return RN_E_INVAL;
+		memcpy(field, &v, sizeof(v));
+		return RN_OK;
+	}
 	}
 	RN_UNREACHABLE();
 	return RN_E_INVAL;
@@ -344,6 +381,9 @@ void config_defaults(struct node_config *cfg)
 	RN_ASSERT(cfg->log_segment_bytes == (int64_t)PLOG_DEFAULT_SEGMENT_BYTES);
 	RN_ASSERT(cfg->log_roll_ms == PLOG_DEFAULT_SEGMENT_MS);
 	RN_ASSERT(cfg->log_index_interval_bytes == PLOG_DEFAULT_INDEX_INTERVAL_BYTES);
+	RN_ASSERT(cfg->leader_imbalance_check_interval_ms ==
+		  CONTROLLER_LEADER_IMBALANCE_CHECK_INTERVAL_MS);
+	RN_ASSERT((cfg->auto_leader_rebalance_enable != 0) == CONTROLLER_AUTO_LEADER_REBALANCE_ENABLE);
 }
 
 static char *trim(char *s)
@@ -624,6 +664,12 @@ int config_finish(struct node_config *cfg, char *err)
 		set_err(err, "broker.heartbeat.interval.ms (%" PRId64 ") must be shorter than "
 			     "broker.session.timeout.ms (%" PRId64 ")",
 			cfg->broker_heartbeat_interval_ms, cfg->broker_session_timeout_ms);
+		return RN_E_INVALID_CONFIG;
+	}
+	if (cfg->replica_fetch_wait_max_ms >= cfg->replica_lag_time_max_ms) {
+		set_err(err, "replica.fetch.wait.max.ms (%" PRId64 ") must be shorter than "
+			     "replica.lag.time.max.ms (%" PRId64 "): an idle follower would leave the ISR",
+			cfg->replica_fetch_wait_max_ms, cfg->replica_lag_time_max_ms);
 		return RN_E_INVALID_CONFIG;
 	}
 	if (cfg->min_insync_replicas > cfg->default_replication_factor) {

@@ -72,6 +72,12 @@ struct node_config {
 	int64_t log_flush_interval_messages;
 	int64_t log_flush_interval_ms;
 	int64_t replica_lag_time_max_ms;
+	int64_t replica_fetch_wait_max_ms;
+	int64_t replica_fetch_max_bytes;
+	int64_t replica_fetch_response_max_bytes;
+	int64_t replica_high_watermark_checkpoint_interval_ms;
+	int64_t auto_leader_rebalance_enable; /* 1 or 0 */
+	int64_t leader_imbalance_check_interval_ms;
 	int64_t log_retention_check_interval_ms;
 	/* The cluster id this node must belong to ("" : learn it from the
 	 * metadata log, or create one when the log is empty). */

@@ -241,6 +241,12 @@ static void dispatch_api(struct req *r)
 	case RUNNEL__API_KEY__API_BROKER_HEARTBEAT:
 		handle_broker_heartbeat(r);
 		return;
+	case RUNNEL__API_KEY__API_ALTER_PARTITION:
+		handle_alter_partition(r);
+		return;
+	case RUNNEL__API_KEY__API_ELECT_LEADERS:
+		handle_elect_leaders(r);
+		return;
 	case RUNNEL__API_KEY__API_RAFT_MESSAGE:
 		handle_raft_message(r);
 		return;

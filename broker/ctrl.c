@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/rn_assert.h"
 #include "controller/controller.h"
+#include "controller/replication.h"
 #include "raft/raft_store.h"
 #include "wire/meta_codec.h"
 
@@ -230,6 +231,68 @@ int ctrl_broker_heartbeat(struct ctrl *c, const struct controller_heartbeat *hb,
 	return RN_OK;
 }
 
+const struct controller_lifecycle *ctrl_lifecycle(const struct ctrl *c)
+{
+	return ctrl_is_active(c) ? c->lc : NULL;
+}
+
+int ctrl_alter_partition(struct ctrl *c, int32_t broker_id, int64_t broker_epoch,
+			 const uint8_t topic_id[META_TOPIC_ID_LEN], int32_t partition,
+			 int32_t leader_epoch, int32_t partition_epoch, const int32_t *new_isr,
+			 uint32_t n, uint64_t *index, char *why)
+{
+	char scratch[CTRL_WHY_LEN];
+	if (!why)
+		why = scratch;
+	why[0] = '\0';
+	if (index)
+		*index = 0;
+	if (!ctrl_is_active(c)) {
+		ctrl_not_controller_why(c, why);
+		return RN_E_NOT_CONTROLLER;
+	}
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	uint64_t last = 0;
+	int rc = controller_plan_alter_partition(c->lc, c->img, broker_id, broker_epoch, topic_id,
+						 partition, leader_epoch, partition_epoch, new_isr, n,
+						 &recs, &count, why, CTRL_WHY_LEN);
+	if (rc == RN_OK && count > 0)
+		rc = ctrl_propose(c, recs, count, &last);
+	controller_records_free(recs, count);
+	if (rc == RN_OK && index)
+		*index = last;
+	return rc;
+}
+
+/* Kafka's auto.leader.rebalance.enable: every
+ * leader.imbalance.check.interval.ms, leadership goes back to each
+ * partition's first replica where it is in sync again. */
+static void preferred_tick(struct ctrl *c)
+{
+	const struct node_config *cfg = &c->node->cfg;
+	int64_t now = rn_mono_ms();
+	if (!controller_preferred_check_due(cfg->auto_leader_rebalance_enable != 0,
+					    cfg->leader_imbalance_check_interval_ms,
+					    c->preferred_check_ms, now))
+		return;
+	c->preferred_check_ms = now;
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	int rc = controller_plan_preferred_election(c->lc, c->img, NULL, NULL, 0,
+						    CONTROLLER_MAX_AUTO_ELECTIONS, &recs, &count,
+						    NULL, NULL, NULL, 0);
+	if (rc != RN_OK) {
+		LOG_WARN("controller", "automatic preferred leader election failed: %s",
+			 rn_strerror(rc));
+		return;
+	}
+	if (count > 0)
+		LOG_INFO("controller", "moving %u partition leadership(s) back to their preferred "
+				       "replicas", count);
+	propose_decided(c, recs, count);
+}
+
 static void lifecycle_tick(struct ctrl *c)
 {
 	if (!ctrl_is_active(c) || ++c->lifecycle_ticks < CTRL_LIFECYCLE_TICKS)
@@ -239,6 +302,7 @@ static void lifecycle_tick(struct ctrl *c)
 	uint32_t count = 0;
 	if (controller_lifecycle_tick(c->lc, c->img, rn_mono_ms(), &recs, &count) == RN_OK)
 		propose_decided(c, recs, count);
+	preferred_tick(c);
 }
 
 /* ----------------------------------------------------------------- apply */
@@ -470,6 +534,7 @@ static void update_leadership(struct ctrl *c)
 			return;
 		c->active = true;
 		c->lifecycle_ticks = 0;
+		c->preferred_check_ms = rn_mono_ms();
 		LOG_INFO("controller", "this node is the active controller (term %" PRIu64
 				       ", metadata index %" PRIu64 ")",
 			 raft_term(c->raft), meta_image_applied_index(c->img));

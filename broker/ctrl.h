@@ -137,6 +137,24 @@ int ctrl_broker_heartbeat(struct ctrl *c, const struct controller_heartbeat *hb,
  */
 void ctrl_receive(struct ctrl *c, const Runnel__RaftMessageRequest *body);
 
+/*
+ * A partition leader's ISR proposal (AlterPartition) reaches the active
+ * controller: validates it (controller_plan_alter_partition) and proposes
+ * the PARTITION_CHANGE record.  *index (may be NULL) receives the index to
+ * wait for with ctrl_wait_applied, or 0 when there was nothing to change.
+ * why (CTRL_WHY_LEN bytes, may be NULL) receives a sentence on error.
+ * Returns 0, RN_E_NOT_CONTROLLER, the planner's errors (controller/replication.h)
+ * or ctrl_propose's.
+ */
+int ctrl_alter_partition(struct ctrl *c, int32_t broker_id, int64_t broker_epoch,
+			 const uint8_t topic_id[META_TOPIC_ID_LEN], int32_t partition,
+			 int32_t leader_epoch, int32_t partition_epoch, const int32_t *new_isr,
+			 uint32_t n, uint64_t *index, char *why);
+
+/* The active controller's lifecycle state, for the replication planners
+ * (controller/replication.h); NULL when this node is not active. */
+const struct controller_lifecycle *ctrl_lifecycle(const struct ctrl *c);
+
 /* This node's Raft view (valid until the next ctrl call). */
 const struct raft_status *ctrl_status(struct ctrl *c);
 

@@ -50,6 +50,7 @@ struct ctrl {
 	int32_t last_leader_logged;
 	struct controller_lifecycle *lc;
 	uint32_t lifecycle_ticks;
+	int64_t preferred_check_ms; /* last automatic preferred-leader check (monotonic) */
 	uint64_t snapshot_index; /* image index of the last snapshot made or installed */
 
 	/* Peers by node id: voters from the configuration, others learned from

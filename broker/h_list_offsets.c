@@ -29,7 +29,7 @@ static void list_one(struct req *r, const char *topic, const Runnel__ListOffsets
 		set_error(res, RN_E_UNKNOWN_TOPIC_OR_PARTITION);
 		return;
 	}
-	if (p->leader != r->node->cfg.node_id) {
+	if (!p->leading) {
 		set_error(res, RN_E_NOT_LEADER_OR_FOLLOWER);
 		return;
 	}

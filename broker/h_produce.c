@@ -49,24 +49,53 @@ static void set_error(struct req *r, Runnel__PartitionProduceResponse *pr, int e
 	pr->base_offset = -1;
 }
 
+/*
+ * Where an appended produce stands: 0 when it may be answered, 1 while it
+ * waits, or the error to answer with.  acks=all waits for the high
+ * watermark to pass its last offset and fails with
+ * NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+ * min.insync.replicas meanwhile; an append the flush policy wants durable
+ * also waits for its fsync.
+ */
+static int ack_status(struct partition *p, const struct replica_ack_wait *ack)
+{
+	if (ack->acks == REPLICA_ACKS_ALL) {
+		if (!p->leading)
+			return RN_E_NOT_LEADER_OR_FOLLOWER;
+		int st = replica_leader_ack_state(&p->rl, ack->last_offset);
+		if (st < 0)
+			return st;
+		if (st == REPLICA_ACK_WAIT)
+			return 1;
+	}
+	struct replica_ack_wait sync_only = *ack;
+	sync_only.acks = REPLICA_ACKS_LEADER;
+	return replica_ack_ready(&sync_only, p->high_watermark, partition_synced_end(p)) ? 0 : 1;
+}
+
 /* A partition's state changed: answer this partition if it may be. */
 static void part_wake_cb(struct pwait *w, int err)
 {
 	struct produce_part_wait *pw = (struct produce_part_wait *)w;
 	struct partition *p = w->p;
 	int64_t synced = partition_synced_end(p);
-	if (err == RN_OK && !replica_ack_ready(&pw->ack, p->high_watermark, synced))
-		return;
-	if (err != RN_OK) {
+	if (err == RN_OK) {
+		int st = ack_status(p, &pw->ack);
+		if (st == 1)
+			return;
+		if (st < 0) {
+			err = st;
+			set_error(pw->pc->r, pw->resp, err, NULL);
+		}
+	} else if (err == RN_E_IO && pw->ack.needs_sync && synced > pw->ack.last_offset &&
+		   ack_status(p, &pw->ack) == 0) {
 		/* An fsync failure only matters to appends it left non-durable. */
-		if (err == RN_E_IO && pw->ack.needs_sync && synced > pw->ack.last_offset &&
-		    replica_ack_ready(&pw->ack, p->high_watermark, synced))
-			err = RN_OK;
-		else
-			set_error(pw->pc->r, pw->resp, err,
-				  err == RN_E_IO ? "fsync of the partition log failed; the records "
-						   "may not be durable"
-						 : NULL);
+		err = RN_OK;
+	} else {
+		set_error(pw->pc->r, pw->resp, err,
+			  err == RN_E_IO ? "fsync of the partition log failed; the records "
+					   "may not be durable"
+					 : NULL);
 	}
 	pwait_unlink(w);
 	struct produce_ctx *pc = pw->pc;
@@ -103,12 +132,19 @@ static void produce_cancel(struct req *r)
 }
 
 /* Checks one batch against the topic and appends it; 0 or the partition's error. */
-static int produce_partition(struct req *r, struct partition *p, ProtobufCBinaryData *records,
-			     int64_t now_ms, struct plog_append_result *res, bool *needs_sync,
-			     char *why, size_t why_len)
+static int produce_partition(struct req *r, struct partition *p, int32_t acks,
+			     ProtobufCBinaryData *records, int64_t now_ms,
+			     struct plog_append_result *res, bool *needs_sync, char *why,
+			     size_t why_len)
 {
-	if (p->leader != r->node->cfg.node_id)
+	if (!p->leading)
 		return RN_E_NOT_LEADER_OR_FOLLOWER;
+	if (replica_leader_produce_check(&p->rl, acks) != RN_OK) {
+		snprintf(why, why_len, "%u in-sync replica(s), min.insync.replicas is %d: acks=all "
+				       "is refused and nothing was appended",
+			 p->rl.isr_count, p->rl.min_isr);
+		return RN_E_NOT_ENOUGH_REPLICAS;
+	}
 	if (p->offline) {
 		snprintf(why, why_len, "the partition log is offline after an I/O error");
 		return RN_E_IO;
@@ -150,7 +186,8 @@ static void produce_one(struct produce_ctx *pc, int32_t acks, const char *topic,
 	}
 	struct plog_append_result res;
 	bool needs_sync = false;
-	int rc = produce_partition(r, p, &pd->records, now_ms, &res, &needs_sync, why, sizeof(why));
+	int rc = produce_partition(r, p, acks, &pd->records, now_ms, &res, &needs_sync, why,
+				   sizeof(why));
 	if (rc != RN_OK) {
 		set_error(r, pr, rc, why[0] ? why : NULL);
 		return;
@@ -162,8 +199,13 @@ static void produce_one(struct produce_ctx *pc, int32_t acks, const char *topic,
 	if (acks == REPLICA_ACKS_NONE)
 		return;
 	struct replica_ack_wait ack = {acks, res.last_offset, needs_sync};
-	if (replica_ack_ready(&ack, p->high_watermark, partition_synced_end(p)))
+	int st = ack_status(p, &ack);
+	if (st == 0)
 		return;
+	if (st < 0) {
+		set_error(r, pr, st, NULL);
+		return;
+	}
 	struct produce_part_wait *pw = &pc->waits[pc->wait_count++];
 	pw->w.wake_cb = part_wake_cb;
 	pw->pc = pc;

@@ -23,6 +23,8 @@ void handle_list_offsets(struct req *r);
 void handle_describe_quorum(struct req *r);
 void handle_broker_registration(struct req *r);
 void handle_broker_heartbeat(struct req *r);
+void handle_alter_partition(struct req *r);
+void handle_elect_leaders(struct req *r);
 /* One-way: never answered (the request holds no response slot). */
 void handle_raft_message(struct req *r);
 

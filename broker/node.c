@@ -3,9 +3,11 @@
 
 #include "broker/conn.h"
 #include "broker/ctrl.h"
+#include "broker/fetcher.h"
 #include "broker/handlers.h"
 #include "broker/member.h"
 #include "broker/partition.h"
+#include "broker/repl.h"
 #include "broker/server.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -87,6 +89,13 @@ void node_sync_partition(struct node *n, struct partition *p)
 void node_sync_kv(struct node *n)
 {
 	n->turn_kv = true;
+	n->turn_kv_ctrl = true;
+	node_schedule_turn(n);
+}
+
+void node_sync_kv_quietly(struct node *n)
+{
+	n->turn_kv = true;
 	node_schedule_turn(n);
 }
 
@@ -97,7 +106,7 @@ static void sync_complete(struct node *n, struct node_sync *s, bool ok)
 		partition_on_synced(s->parts[i], ok);
 		partition_unref(s->parts[i]);
 	}
-	if (s->kv && n->ctrl)
+	if (s->ctrl && n->ctrl)
 		ctrl_on_synced(n->ctrl, ok);
 	free(s->parts);
 	free(s);
@@ -112,11 +121,13 @@ static void submit_syncs(struct node *n)
 	struct plog **logs = calloc(n->turn_part_count ? n->turn_part_count : 1, sizeof(*logs));
 	RN_ASSERT(s != NULL && logs != NULL);
 	s->kv = n->turn_kv;
+	s->ctrl = n->turn_kv_ctrl;
 	s->parts = n->turn_parts;
 	s->count = n->turn_part_count;
 	n->turn_parts = NULL;
 	n->turn_part_count = n->turn_part_cap = 0;
 	n->turn_kv = false;
+	n->turn_kv_ctrl = false;
 	uint32_t log_count = 0;
 	for (uint32_t i = 0; i < s->count; i++) {
 		s->parts[i]->queued_for_sync = false;
@@ -436,6 +447,10 @@ int node_start(struct node *n)
 	if (rc == RN_OK)
 		rc = pmgr_new(n, &n->pm);
 	if (rc == RN_OK)
+		rc = fetcher_new(n, &n->fetcher);
+	if (rc == RN_OK)
+		rc = repl_new(n, &n->repl);
+	if (rc == RN_OK)
 		rc = server_start(n);
 	if (rc == RN_OK && (n->cfg.roles & NODE_ROLE_BROKER))
 		rc = member_new(n, &n->member);
@@ -600,8 +615,17 @@ void node_free(struct node *n)
 	n->turn_part_count = 0;
 	member_free(n->member);
 	n->member = NULL;
+	/* Followers stop fetching before their logs close. */
+	fetcher_free(n->fetcher);
+	n->fetcher = NULL;
 	ctrl_free(n->ctrl);
 	n->ctrl = NULL;
+	repl_free(n->repl);
+	n->repl = NULL;
+	/* A clean stop records every high watermark (synced with node.mdb
+	 * below), so a restart serves consumers as far as before. */
+	if (n->pm && n->kv)
+		repl_checkpoint_all(n);
 	/* After the peers: their lookups in flight are cancelled with them. */
 	if (n->dns)
 		evdns_base_free(n->dns, 1);

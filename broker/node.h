@@ -36,6 +36,8 @@ struct partition;
 struct conn;
 struct fetch_wait;
 struct member;
+struct fetcher;
+struct repl;
 
 /* Tuning constants of the node (the hard limits are in common/limits.h). */
 
@@ -75,6 +77,12 @@ struct member;
  * PEER_CONNECT_TIMEOUT_MS as well. */
 #define NODE_DNS_TIMEOUT_SECONDS "2"
 #define NODE_DNS_ATTEMPTS "2"
+/* A follower's fetch that the leader has not answered within
+ * replica.fetch.wait.max.ms plus this long is given up and sent again. */
+#define NODE_REPLICA_FETCH_TIMEOUT_SLACK_MS 5000
+/* A partition whose fetch failed (the leader refused it) is left out of
+ * fetches this long, or until the metadata changes its leader. */
+#define NODE_REPLICA_FETCH_BACKOFF_MS 200
 /* Length of a generated cluster id (16 random bytes, URL-safe base64). */
 #define NODE_CLUSTER_ID_LEN 22u
 /* Name of the LMDB environment and the partition directory under data.dir. */
@@ -85,7 +93,8 @@ struct member;
 /* A request to the flusher that has not completed yet. */
 struct node_sync {
 	int64_t seq;
-	bool kv;                  /* the controller's Raft state is in it */
+	bool kv;                  /* node.mdb is synced by it */
+	bool ctrl;                /* ... for the controller's Raft state */
 	uint32_t count;           /* partitions synced */
 	struct partition **parts; /* each holds a reference until completion */
 	struct node_sync *next;
@@ -101,6 +110,8 @@ struct node {
 	struct ctrl *ctrl;
 	struct pmgr *pm;
 	struct member *member; /* NULL without the broker role */
+	struct fetcher *fetcher; /* follower fetch sessions */
+	struct repl *repl;       /* ISR proposals and high-watermark checkpoints */
 	int lock_fd;
 	int64_t broker_epoch;  /* given by the active controller at registration */
 	/* The cluster this node belongs to: stored in the data directory, or
@@ -126,6 +137,7 @@ struct node {
 	uint32_t turn_part_count;
 	uint32_t turn_part_cap;
 	bool turn_kv;
+	bool turn_kv_ctrl;
 	/* Submitted, not yet completed, in submission order. */
 	struct node_sync *sync_head;
 	struct node_sync *sync_tail;
@@ -179,8 +191,13 @@ void node_schedule_turn(struct node *n);
 /* Queues partition p's log for this turn's fsync (once per turn). */
 void node_sync_partition(struct node *n, struct partition *p);
 
-/* Queues the LMDB environment for this turn's fsync (Raft wrote to it). */
+/* Queues the LMDB environment for this turn's fsync (Raft wrote to it);
+ * ctrl_on_synced is called when it completes. */
 void node_sync_kv(struct node *n);
+
+/* Queues an fsync of the LMDB environment for other writers (high-watermark
+ * checkpoints); nobody is told when it completes. */
+void node_sync_kv_quietly(struct node *n);
 
 /* The partition directory for topic/partition into out (cap bytes). */
 int node_partition_dir(const struct node *n, const char *topic, int32_t partition, char *out,

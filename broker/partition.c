@@ -1,13 +1,16 @@
 /* partition.c: hosted partitions, their logs and their waiting requests. */
 #include "broker/partition.h"
 
+#include "broker/fetcher.h"
 #include "broker/node.h"
+#include "broker/repl.h"
 #include "broker/replica.h"
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/rn_assert.h"
 #include "controller/controller.h"
+#include "storage/kv.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,6 +56,10 @@ static struct ptopic *topic_find(struct pmgr *pm, const char *name)
 			return t;
 	return NULL;
 }
+
+static void wake_list(struct pwait *head, int err, int64_t bytes);
+static void hw_moved(struct partition *p);
+static void update_role(struct partition *p);
 
 int pmgr_new(struct node *n, struct pmgr **out)
 {
@@ -139,6 +146,8 @@ static void conf_from_topic(const struct node_config *cfg, const struct meta_top
 	c->plog.segment_ms = topic_setting(t, "segment.ms", cfg->log_roll_ms);
 	int64_t interval = topic_setting(t, "index.interval.bytes", cfg->log_index_interval_bytes);
 	c->plog.index_interval_bytes = interval > UINT32_MAX ? UINT32_MAX : (uint32_t)interval;
+	int64_t min_isr = topic_setting(t, "min.insync.replicas", cfg->min_insync_replicas);
+	c->min_insync_replicas = min_isr < 1 ? 1 : min_isr > INT32_MAX ? INT32_MAX : (int32_t)min_isr;
 	const char *ts = meta_topic_config(t, "message.timestamp.type");
 	c->log_append_time = ts && strcmp(ts, "LogAppendTime") == 0;
 }
@@ -165,13 +174,20 @@ void pmgr_apply_topic_config(struct pmgr *pm, const struct meta_topic *mt)
 	if (!t)
 		return;
 	conf_from_topic(&pm->node->cfg, mt, &t->conf);
-	for (uint32_t i = 0; i < t->count; i++)
-		if (t->parts[i]) {
-			/* An open log keeps the segment settings it was opened with. */
-			struct plog_config plog = t->parts[i]->conf.plog;
-			t->parts[i]->conf = t->conf;
-			t->parts[i]->conf.plog = plog;
-		}
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct partition *p = t->parts[i];
+		if (!p)
+			continue;
+		/* An open log keeps the segment settings it was opened with. */
+		struct plog_config plog = p->conf.plog;
+		p->conf = t->conf;
+		p->conf.plog = plog;
+		if (p->leading && replica_leader_set_min_isr(&p->rl, p->conf.min_insync_replicas))
+			hw_moved(p);
+		else if (p->leading)
+			/* acks=all produces may now fail (or pass) the new rule. */
+			wake_list(p->produce_waiters, RN_OK, 0);
+	}
 }
 
 /* ------------------------------------------------------------ directories */
@@ -256,17 +272,23 @@ static int partition_open_log(struct pmgr *pm, struct partition *p)
 			  dir, rn_strerror(rc));
 		return rc;
 	}
-	/* With one replica the high watermark is the log end; followers will
-	 * refine this when replication exists. */
-	p->high_watermark = replica_high_watermark(plog_end_offset(p->log), NULL, 0, 0);
+	/* The high watermark starts where the last checkpoint left it (never
+	 * past the recovered log end); a leader raises it as its followers
+	 * report, a follower as its leader tells. */
+	int64_t hw = 0;
+	int64_t end = plog_end_offset(p->log);
+	if (repl_checkpoint_read(pm->node->kv, p->topic_id, p->index, &hw) != RN_OK)
+		hw = plog_start_offset(p->log);
+	p->high_watermark = hw < end ? hw : end;
+	p->hw_checkpointed = p->high_watermark;
 	p->last_sync_ms = rn_wall_ms();
-	LOG_INFO("partition", "%s %s-%d: offsets %" PRId64 "..%" PRId64 ", %u segment(s), leader %d epoch %d",
+	LOG_INFO("partition", "%s %s-%d: offsets %" PRId64 "..%" PRId64 ", %u segment(s), "
+			      "high watermark %" PRId64 ", leader %d epoch %d",
 		 exists ? "recovered" : "created", p->topic, p->index, plog_start_offset(p->log),
-		 plog_end_offset(p->log), plog_segment_count(p->log), p->leader, p->leader_epoch);
+		 end, plog_segment_count(p->log), p->high_watermark, p->leader, p->leader_epoch);
+	update_role(p);
 	return RN_OK;
 }
-
-static void wake_list(struct pwait *head, int err, int64_t bytes);
 
 void partition_set_leader(struct partition *p, int32_t leader, int32_t leader_epoch)
 {
@@ -276,6 +298,7 @@ void partition_set_leader(struct partition *p, int32_t leader, int32_t leader_ep
 	p->leader_epoch = leader_epoch;
 	if (!lost)
 		return;
+	p->leading = false;
 	if (p->log)
 		LOG_INFO("partition", "%s-%d: no longer the leader (leader %d, epoch %d)", p->topic,
 			 p->index, leader, leader_epoch);
@@ -292,6 +315,123 @@ static bool is_replica(const struct meta_partition *mp, int32_t node_id)
 		if (mp->replicas[i] == node_id)
 			return true;
 	return false;
+}
+
+/* Copies the replica set, ISR and partition epoch from the image. */
+static void copy_meta(struct partition *p, const struct meta_partition *mp)
+{
+	RN_ASSERT(mp->replica_count <= RN_MAX_REPLICATION_FACTOR);
+	RN_ASSERT(mp->isr_count <= RN_MAX_REPLICATION_FACTOR);
+	memcpy(p->replicas, mp->replicas, mp->replica_count * sizeof(p->replicas[0]));
+	p->replica_count = mp->replica_count;
+	memcpy(p->isr, mp->isr, mp->isr_count * sizeof(p->isr[0]));
+	p->isr_count = mp->isr_count;
+	p->partition_epoch = mp->partition_epoch;
+}
+
+bool partition_in_isr(const struct partition *p, int32_t node_id)
+{
+	for (uint32_t i = 0; i < p->isr_count; i++)
+		if (p->isr[i] == node_id)
+			return true;
+	return false;
+}
+
+static bool hosts_replica(const struct partition *p, int32_t node_id)
+{
+	for (uint32_t i = 0; i < p->replica_count; i++)
+		if (p->replicas[i] == node_id)
+			return true;
+	return false;
+}
+
+/* This node leads p in a new leader epoch: the epoch goes into the log's
+ * history before any batch of it, and the leader state starts over. */
+static void become_leader(struct partition *p, int64_t now_ms)
+{
+	int64_t leo = plog_end_offset(p->log);
+	int rc = plog_epoch_assign(p->log, p->leader_epoch);
+	struct replica_leader_params prm = {
+		.self_id = p->node->cfg.node_id,
+		.leader_epoch = p->leader_epoch,
+		.epoch_start_offset = leo,
+		.leo = leo,
+		.hw = p->high_watermark,
+		.min_isr = p->conf.min_insync_replicas,
+		.partition_epoch = p->partition_epoch,
+		.replicas = p->replicas,
+		.replica_count = p->replica_count,
+		.isr = p->isr,
+		.isr_count = p->isr_count,
+	};
+	if (rc == RN_OK)
+		rc = replica_leader_reset(&p->rl, &prm, now_ms);
+	if (rc != RN_OK) {
+		/* Without its state the node cannot lead safely: produces and
+		 * fetches are refused until the metadata changes again. */
+		LOG_ERROR("partition", "%s-%d: cannot take the leadership of epoch %d: %s", p->topic,
+			  p->index, p->leader_epoch, rn_strerror(rc));
+		p->leading = false;
+		return;
+	}
+	p->leading = true;
+	p->isr_retry_ms = 0;
+	LOG_INFO("partition", "%s-%d: leader in epoch %d from offset %" PRId64
+			      " (high watermark %" PRId64 ", %u in-sync of %u replicas)",
+		 p->topic, p->index, p->leader_epoch, leo, replica_leader_hw(&p->rl), p->isr_count,
+		 p->replica_count);
+	if (replica_leader_hw(&p->rl) != p->high_watermark)
+		hw_moved(p);
+}
+
+/* Brings p's role (leader state, fetcher session) in line with the image. */
+static void update_role(struct partition *p)
+{
+	struct node *n = p->node;
+	int32_t self = n->cfg.node_id;
+	if (!p->log)
+		return;
+	if (p->leader != self) {
+		p->leading = false;
+		if (p->leader >= 0 && hosts_replica(p, self))
+			fetcher_follow(n->fetcher, p);
+		else
+			fetcher_unfollow(n->fetcher, p);
+		return;
+	}
+	fetcher_unfollow(n->fetcher, p);
+	int64_t now_ms = rn_mono_ms();
+	if (!p->leading || p->rl.leader_epoch != p->leader_epoch) {
+		become_leader(p, now_ms);
+		return;
+	}
+	int rc = partition_isr_committed(p, p->isr, p->isr_count, p->partition_epoch);
+	if (rc != RN_OK)
+		LOG_WARN("partition", "%s-%d: the image's ISR does not fit the leader state: %s",
+			 p->topic, p->index, rn_strerror(rc));
+}
+
+int partition_isr_committed(struct partition *p, const int32_t *isr, uint32_t count,
+			    int32_t partition_epoch)
+{
+	if (!p->leading)
+		return RN_E_NOT_LEADER_OR_FOLLOWER;
+	bool hw_changed = false;
+	uint32_t before = p->rl.isr_count;
+	int32_t before_epoch = p->rl.partition_epoch;
+	int rc = replica_leader_isr_committed(&p->rl, isr, count, partition_epoch, rn_mono_ms(),
+					      &hw_changed);
+	if (rc != RN_OK)
+		return rc;
+	if (p->rl.partition_epoch != before_epoch)
+		LOG_INFO("partition", "%s-%d: ISR now has %u member(s) (was %u), partition epoch %d",
+			 p->topic, p->index, p->rl.isr_count, before, p->rl.partition_epoch);
+	if (hw_changed)
+		hw_moved(p);
+	else
+		/* A smaller ISR may fail acks=all produces waiting here. */
+		wake_list(p->produce_waiters, RN_OK, 0);
+	return RN_OK;
 }
 
 int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *mt,
@@ -311,9 +451,11 @@ int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *mt,
 	}
 	struct partition *p = t->parts[mp->partition];
 	if (!is_replica(mp, pm->node->cfg.node_id)) {
-		/* Moved off this node: it leads it no longer. */
-		if (p)
+		/* Moved off this node: it leads and follows it no longer. */
+		if (p) {
 			partition_set_leader(p, mp->leader, mp->leader_epoch);
+			fetcher_unfollow(pm->node->fetcher, p);
+		}
 		return RN_OK;
 	}
 	if (!p) {
@@ -329,8 +471,10 @@ int pmgr_apply_partition(struct pmgr *pm, const struct meta_topic *mt,
 		t->parts[mp->partition] = p;
 	}
 	partition_set_leader(p, mp->leader, mp->leader_epoch);
+	copy_meta(p, mp);
 	if (pm->live && !p->log)
 		return partition_open_log(pm, p);
+	update_role(p);
 	return RN_OK;
 }
 
@@ -388,6 +532,29 @@ static void wake_list(struct pwait *head, int err, int64_t bytes)
 
 /* ------------------------------------------------------------------ append */
 
+static void go_offline(struct partition *p, const char *what)
+{
+	if (p->offline)
+		return;
+	p->offline = true;
+	LOG_ERROR("partition", "%s-%d: %s; the partition refuses writes until the node restarts",
+		  p->topic, p->index, what);
+}
+
+/* Counts appended records and queues an fsync for this turn when the flush
+ * policy says so.  Returns true when it did. */
+static bool apply_flush_policy(struct partition *p, int32_t record_count, int64_t now_ms)
+{
+	p->unsynced_records += record_count;
+	if (!replica_flush_due(p->conf.flush_messages, p->conf.flush_ms, p->unsynced_records,
+			       p->last_sync_ms, now_ms))
+		return false;
+	p->unsynced_records = 0;
+	p->last_sync_ms = now_ms;
+	node_sync_partition(p->node, p);
+	return true;
+}
+
 int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t record_count,
 		     int64_t now_ms, struct plog_append_result *res, bool *needs_sync)
 {
@@ -402,18 +569,94 @@ int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t reco
 		}
 		return rc;
 	}
-	p->high_watermark =
-		replica_high_watermark(plog_end_offset(p->log), NULL, 0, p->high_watermark);
-	p->unsynced_records += record_count;
-	if (replica_flush_due(p->conf.flush_messages, p->conf.flush_ms, p->unsynced_records,
-			      p->last_sync_ms, now_ms)) {
-		*needs_sync = true;
-		p->unsynced_records = 0;
-		p->last_sync_ms = now_ms;
-		node_sync_partition(p->node, p);
-	}
+	*needs_sync = apply_flush_policy(p, record_count, now_ms);
+	/* Followers' parked fetches wake for the new bytes; consumers wake
+	 * only when the high watermark moves. */
 	wake_list(p->fetch_waiters, RN_OK, (int64_t)len);
+	if (p->leading && replica_leader_on_append(&p->rl, plog_end_offset(p->log)))
+		hw_moved(p);
 	return RN_OK;
+}
+
+int partition_append_replica(struct partition *p, const uint8_t *buf, size_t len,
+			     int32_t record_count, int64_t now_ms)
+{
+	RN_ASSERT(p->log != NULL);
+	if (p->offline)
+		return RN_E_IO;
+	struct plog_append_result res;
+	int rc = plog_append_as_is(p->log, buf, len, now_ms, &res);
+	if (rc != RN_OK) {
+		if (rc == RN_E_IO)
+			go_offline(p, "a write of a replicated batch failed");
+		return rc;
+	}
+	apply_flush_policy(p, record_count, now_ms);
+	return RN_OK;
+}
+
+int partition_truncate(struct partition *p, int64_t offset)
+{
+	RN_ASSERT(p->log != NULL);
+	int64_t end = plog_end_offset(p->log);
+	int64_t start = plog_start_offset(p->log);
+	if (offset >= end)
+		return RN_OK;
+	if (offset < start)
+		offset = start;
+	/* plog_truncate cuts at batch boundaries: the batch holding offset
+	 * goes too, and the follower fetches it again. */
+	struct plog_slice s;
+	int rc = plog_read(p->log, offset, 1, INT64_MAX, &s);
+	if (rc != RN_OK)
+		return rc;
+	int64_t boundary = s.len > 0 ? s.first_offset : offset;
+	plog_slice_release(&s);
+	rc = plog_truncate(p->log, boundary);
+	if (rc != RN_OK) {
+		if (rc == RN_E_IO)
+			go_offline(p, "truncating the log failed");
+		return rc;
+	}
+	LOG_WARN("partition", "%s-%d: truncated the log from offset %" PRId64 " to %" PRId64
+			      " (it diverged from the leader's)",
+		 p->topic, p->index, end, boundary);
+	if (p->high_watermark > boundary)
+		p->high_watermark = boundary;
+	return RN_OK;
+}
+
+void partition_follower_hw(struct partition *p, int64_t leader_hw)
+{
+	if (!p->log)
+		return;
+	int64_t hw = replica_follower_hw(leader_hw, plog_end_offset(p->log));
+	if (hw <= p->high_watermark)
+		return;
+	p->high_watermark = hw;
+	wake_list(p->fetch_waiters, RN_OK, 0);
+}
+
+int partition_on_follower_fetch(struct partition *p, int32_t follower_id, int64_t fetch_offset,
+				int64_t now_ms)
+{
+	if (!p->leading || !p->log)
+		return RN_E_NOT_LEADER_OR_FOLLOWER;
+	bool hw_changed = false;
+	int rc = replica_leader_on_follower_fetch(&p->rl, follower_id, fetch_offset, now_ms,
+						  &hw_changed);
+	if (rc == RN_OK && hw_changed)
+		hw_moved(p);
+	return rc;
+}
+
+/* The leader's high watermark moved: acks=all produces and consumers'
+ * parked fetches wake. */
+static void hw_moved(struct partition *p)
+{
+	p->high_watermark = replica_leader_hw(&p->rl);
+	wake_list(p->produce_waiters, RN_OK, 0);
+	wake_list(p->fetch_waiters, RN_OK, 0);
 }
 
 int64_t partition_synced_end(const struct partition *p)
@@ -455,6 +698,8 @@ void partition_unref(struct partition *p)
  * partition without a log. */
 static void partition_detach(struct partition *p, int err)
 {
+	fetcher_unfollow(p->node->fetcher, p);
+	p->leading = false;
 	wake_list(p->produce_waiters, err, 0);
 	wake_list(p->fetch_waiters, err, 0);
 	while (p->produce_waiters)
@@ -502,6 +747,7 @@ void pmgr_remove_topic(struct pmgr *pm, const char *name)
 			snprintf(id_path, sizeof(id_path), "%s%s", dir, PMGR_ID_SUFFIX);
 			unlink(id_path);
 		}
+		repl_checkpoint_forget(pm->node->kv, p->topic_id, p->index);
 		partition_unref(p);
 	}
 	if (pm->live)
@@ -603,6 +849,15 @@ int pmgr_open_all(struct pmgr *pm)
 	}
 	remove_orphans(pm);
 	return RN_OK;
+}
+
+void pmgr_foreach(struct pmgr *pm, void (*cb)(struct partition *p, void *arg), void *arg)
+{
+	for (uint32_t b = 0; b < PMGR_BUCKETS; b++)
+		for (struct ptopic *t = pm->buckets[b]; t; t = t->next)
+			for (uint32_t i = 0; i < t->count; i++)
+				if (t->parts[i] && t->parts[i]->log)
+					cb(t->parts[i], arg);
 }
 
 void pmgr_free(struct pmgr *pm)

@@ -10,11 +10,18 @@
  * logs are closed and their directories removed (readers holding slices keep
  * the files open until they finish).
  *
- * A partition holds the state replication will build on: the log, the
- * leader and its epoch, the high watermark, the flush-policy counters, and
- * two lists of waiting requests: produces waiting to be acknowledged and
+ * A partition holds its log, its replicas, ISR, leader and epochs as the
+ * metadata image shows them, the high watermark, the flush-policy counters,
+ * and two lists of waiting requests: produces waiting to be acknowledged and
  * fetches waiting for data.  The rules themselves are the pure functions of
  * replica.h.
+ *
+ * Roles follow the image.  Where the image names this node leader, the
+ * partition keeps a struct replica_leader (follower progress, high
+ * watermark, ISR proposals) and records the new leader epoch in its log's
+ * epoch history before anything else is written in it.  Where another node
+ * leads and this node is a replica, the partition is handed to the fetcher
+ * (fetcher.h), which copies the leader's log and learns its high watermark.
  *
  * Lifetime: a partition is reference counted.  The manager holds one
  * reference while the partition exists; a pending fsync holds another, so a
@@ -23,6 +30,7 @@
  */
 
 #include "broker/config.h"
+#include "broker/replica.h"
 #include "controller/metadata.h"
 #include "storage/plog.h"
 
@@ -47,13 +55,14 @@ struct topic_conf {
 	int64_t flush_ms;
 	int64_t max_message_bytes;
 	bool log_append_time; /* message.timestamp.type=LogAppendTime */
+	int32_t min_insync_replicas;
 	struct plog_config plog;
 };
 
 /*
  * A request waiting on a partition.  wake_cb is called when the partition's
- * state changes (err 0: data appended, high watermark moved or an fsync
- * completed) or it fails (err: RN_E_IO after a failed fsync,
+ * state changes (err 0: data appended (bytes > 0 for that wake), the high
+ * watermark or the ISR moved, or an fsync completed (bytes 0)) or it fails (err: RN_E_IO after a failed fsync,
  * RN_E_NOT_LEADER_OR_FOLLOWER when this node stops leading it,
  * RN_E_UNKNOWN_TOPIC_OR_PARTITION when the partition is removed).  wake_cb
  * may unlink its own waiter (pwait_unlink) but no other.
@@ -83,6 +92,24 @@ struct partition {
 	uint32_t refs;
 	struct pwait *produce_waiters;
 	struct pwait *fetch_waiters;
+
+	/* Replication: the partition as the metadata image shows it. */
+	int32_t replicas[RN_MAX_REPLICATION_FACTOR];
+	uint32_t replica_count;
+	int32_t isr[RN_MAX_REPLICATION_FACTOR];
+	uint32_t isr_count;
+	int32_t partition_epoch;
+	/* Leader side: rl is valid while leading (this node leads leader_epoch
+	 * and the log is open). */
+	bool leading;
+	struct replica_leader rl;
+	int64_t isr_retry_ms;    /* no ISR proposal before then (monotonic): one was refused */
+	int64_t hw_checkpointed; /* the high watermark last written to node.mdb */
+	/* Follower side (fetcher.c): the session of fetch_leader holds it. */
+	bool following;
+	int32_t fetch_leader;
+	struct partition *fetch_next;
+	int64_t fetch_backoff_until_ms; /* skipped by fetches until then (monotonic) */
 };
 
 /*
@@ -170,6 +197,49 @@ void partition_on_synced(struct partition *p, bool ok);
 
 /* The offset up to which p's log is known durable. */
 int64_t partition_synced_end(const struct partition *p);
+
+/*
+ * The leader saw a follower fetch at fetch_offset (its log end offset):
+ * records its progress, and when the high watermark moves, wakes the
+ * produces and fetches waiting here.  Returns 0,
+ * RN_E_NOT_LEADER_OR_FOLLOWER (not leading, or follower_id is not a replica)
+ * or RN_E_OFFSET_OUT_OF_RANGE (fetch_offset past the log end).
+ */
+int partition_on_follower_fetch(struct partition *p, int32_t follower_id, int64_t fetch_offset,
+				int64_t now_ms);
+
+/*
+ * A follower copies one batch of the leader's (already validated, carrying
+ * its offsets; its base offset must be the log end offset) and applies the
+ * flush policy.  Returns 0, RN_E_INVAL (wrong offset) or RN_E_IO (the
+ * partition goes offline).
+ */
+int partition_append_replica(struct partition *p, const uint8_t *buf, size_t len,
+			     int32_t record_count, int64_t now_ms);
+
+/*
+ * A follower drops its log from offset on (rounded down to the start of the
+ * batch holding it, so a batch is never cut) and caps its high watermark at
+ * the new end.  Returns 0 or the plog error (RN_E_IO takes it offline).
+ */
+int partition_truncate(struct partition *p, int64_t offset);
+
+/* A follower learnt the leader's high watermark: its own becomes that,
+ * capped at its log end, and never moves back; fetches waiting on this
+ * replica (consumers reading from the closest replica) wake when it moves. */
+void partition_follower_hw(struct partition *p, int64_t leader_hw);
+
+/* The metadata image or an AlterPartition answer committed an ISR for this
+ * partition at partition_epoch: a leader applies it (replica.h).  Returns 0
+ * or RN_E_INVAL. */
+int partition_isr_committed(struct partition *p, const int32_t *isr, uint32_t count,
+			    int32_t partition_epoch);
+
+/* True when node_id is in the partition's ISR as the image shows it. */
+bool partition_in_isr(const struct partition *p, int32_t node_id);
+
+/* Calls cb for every hosted partition with an open log. */
+void pmgr_foreach(struct pmgr *pm, void (*cb)(struct partition *p, void *arg), void *arg);
 
 /* Links w into p's produce or fetch list. */
 void partition_wait_produce(struct partition *p, struct pwait *w);
