@@ -40,6 +40,10 @@ struct accum_batch {
 	int64_t deadline_ms; /* created_ms + delivery timeout */
 	int64_t retry_at_ms; /* not sent again before this */
 	int32_t attempts;
+	/* The retriable error of the last failed attempt, 0 before any: what
+	 * the batch reports if its delivery timeout passes before a retry
+	 * succeeds. */
+	int last_err;
 	/* Outcome, filled when the batch completes. */
 	int err;
 	int64_t base_offset;

@@ -39,10 +39,7 @@ const char *runnel_admin_errmsg(const runnel_admin *a)
 	return a->client.errmsg;
 }
 
-/* Picks up the controller named by a NOT_CONTROLLER message, so that the
- * next attempt goes straight there; otherwise forgets the controller so
- * that the next attempt asks the cluster again. */
-static void follow_not_controller(struct client *c, const char *msg)
+void client_follow_not_controller(struct client *c, const char *msg)
 {
 	int32_t id = -1;
 	int has_addr = 0;
@@ -56,12 +53,8 @@ static void follow_not_controller(struct client *c, const char *msg)
 	c->controller_id = client_conn(c, id) ? id : -1;
 }
 
-/* One attempt at the active controller: learns it from metadata when it is
- * not known, then sends req and waits until deadline_ms.  Returns as
- * client_request_sync, or RN_E_NOT_CONTROLLER while no controller is known
- * (an election is running). */
-static int controller_attempt(struct client *c, Runnel__Request *req, int32_t api_key,
-			      Runnel__Response **out, int64_t deadline_ms)
+int client_controller_attempt(struct client *c, Runnel__Request *req, int32_t api_key,
+			     Runnel__Response **out, int64_t deadline_ms)
 {
 	if (c->controller_id < 0 || !client_conn(c, c->controller_id)) {
 		int rc = client_metadata_refresh(c, NULL, 0, 0, NULL);
@@ -127,17 +120,17 @@ static int admin_topic_call(struct client *c, Runnel__Request *req, int32_t api_
 	int rc = 0, unknown = 0;
 	for (int attempt = 0;; attempt++) {
 		Runnel__Response *resp = NULL;
-		rc = controller_attempt(c, req, api_key, &resp, deadline_ms);
+		rc = client_controller_attempt(c, req, api_key, &resp, deadline_ms);
 		if (rc == 0) {
 			const char *msg = NULL;
 			rc = result(resp, name, &msg);
 			if (rc != 0)
 				client_fail_wire(c, rc, msg, NULL);
 			if (rc == RN_E_NOT_CONTROLLER)
-				follow_not_controller(c, msg);
+				client_follow_not_controller(c, msg);
 			runnel__response__free_unpacked(resp, NULL);
 		} else if (rc == RN_E_NOT_CONTROLLER) {
-			follow_not_controller(c, c->errmsg);
+			client_follow_not_controller(c, c->errmsg);
 		} else if (client_admin_retriable(rc)) {
 			/* The controller went away: ask the cluster again. */
 			c->controller_id = -1;

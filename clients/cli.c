@@ -17,15 +17,17 @@ static const char usage_text[] =
 	"  produce TOPIC [-K SEP] [-H KEY=VALUE]... [-p PARTITION] [--acks 0|1|all]\n"
 	"                [--print-acks] [-Z]\n"
 	"  consume TOPIC [-o beginning|end|OFFSET|-N|@TIMESTAMP_MS] [-p PARTITION]\n"
-	"                [-n COUNT] [-e] [-f FORMAT]\n"
+	"                [-n COUNT] [-e] [-f FORMAT] [--rack RACK]\n"
 	"  cluster status [--format text|json]\n"
+	"  cluster elect-leaders [--topic NAME [--partition N]] [--format text|json]\n"
 	"\n"
 	"options:\n"
 	"  -b, --bootstrap LIST  nodes to ask first (default: $" CLI_BOOTSTRAP_ENV
 	", else " RUNNEL_DEFAULT_BOOTSTRAP ")\n"
 	"  -h, --help            this text; COMMAND --help describes a command\n"
 	"\n"
-	"exit status: 0 success, 1 error, 2 usage mistake,\n"
+	"exit status: 0 success, 1 error (elect-leaders: some partition failed),\n"
+	"             2 usage mistake,\n"
 	"             3 cluster status: the cluster answered but is unhealthy\n";
 
 int main(int argc, char **argv)

@@ -105,6 +105,29 @@ void cli_status_print_text(FILE *out, const struct runnel_cluster_status *st,
 void cli_status_print_json(FILE *out, const struct runnel_cluster_status *st,
 			   const struct cli_status_verdict *v);
 
+/* -------------------------------------------------- cluster elect-leaders */
+
+/* How long elect-leaders waits for the controller's answer. */
+#define CLI_ELECT_TIMEOUT_MS 30000
+
+/* Results of an election by outcome: the preferred replica leads now, it
+ * already led, or it could not (any other error). */
+struct cli_elect_counts {
+	size_t elected;
+	size_t not_needed;
+	size_t failed;
+};
+
+/* Counts rs[0..n) by outcome into *out; pure. */
+void cli_elect_count(const struct runnel_election_result *rs, size_t n,
+		     struct cli_elect_counts *out);
+
+/* Writes one line per result ("elected    orders-0", "not-needed orders-1",
+ * "failed     orders-2  PREFERRED_LEADER_NOT_AVAILABLE: ...") and a
+ * summary line; or one JSON object on one line (fields in docs/cli.md). */
+void cli_elect_print_text(FILE *out, const struct runnel_election_result *rs, size_t n);
+void cli_elect_print_json(FILE *out, const struct runnel_election_result *rs, size_t n);
+
 /* Subcommands: argc/argv start at the command name ("topic", ...). */
 int cli_topic_main(const struct cli_global *g, int argc, char **argv);
 int cli_produce_main(const struct cli_global *g, int argc, char **argv);

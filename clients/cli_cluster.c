@@ -1,4 +1,4 @@
-/* cli_cluster.c: runnel cluster status: the quorum, the brokers and a health verdict. */
+/* cli_cluster.c: runnel cluster status (the quorum, the brokers, a health verdict) and elect-leaders. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,65 +9,147 @@
 
 static const char cluster_usage[] =
 	"usage: runnel cluster status [--format text|json]\n"
+	"       runnel cluster elect-leaders [--topic NAME [--partition N]] [--format text|json]\n"
 	"\n"
-	"  --format text|json  output format (default text)\n"
+	"  status         the metadata quorum, the brokers and partition health\n"
+	"  elect-leaders  move leadership back to each partition's preferred replica (its\n"
+	"                 first replica) where that replica is alive and in sync; every\n"
+	"                 partition of every topic unless --topic (and --partition) narrow it\n"
 	"\n"
-	"exit status: 0 healthy, 3 reachable but unhealthy, 1 no node answered or\n"
-	"another error, 2 usage mistake\n";
+	"  --topic NAME       elect-leaders: only this topic\n"
+	"  --partition N      elect-leaders: only this partition of --topic\n"
+	"  --format text|json output format (default text)\n"
+	"\n"
+	"exit status: 0 healthy (status) or no partition failed (elect-leaders),\n"
+	"3 reachable but unhealthy (status), 1 no node answered, a partition failed\n"
+	"or another error, 2 usage mistake\n";
 
-/* Parses "status [--format F]".  Returns 0 with *json set, CLI_EXIT_USAGE,
- * or -1 after printing help. */
-static int parse_status_opts(int argc, char **argv, int *json)
+struct cluster_opts {
+	const char *sub; /* "status" or "elect-leaders" */
+	int json;
+	const char *topic;  /* NULL: every topic */
+	int32_t partition;  /* -1: every partition */
+};
+
+/* Parses one option of the cluster commands.  Returns 0, CLI_EXIT_USAGE or
+ * -1 after printing help. */
+static int parse_one(int ch, struct cluster_opts *o)
+{
+	int64_t v;
+	switch (ch) {
+	case 'F':
+		if (strcmp(optarg, "json") == 0) {
+			o->json = 1;
+		} else if (strcmp(optarg, "text") != 0) {
+			cli_usage_error("cluster", "--format is text or json, not \"%s\"", optarg);
+			return CLI_EXIT_USAGE;
+		}
+		return 0;
+	case 't':
+		if (!*optarg) {
+			cli_usage_error("cluster", "--topic wants a topic name");
+			return CLI_EXIT_USAGE;
+		}
+		o->topic = optarg;
+		return 0;
+	case 'p':
+		if (cli_parse_int64(optarg, 0, INT32_MAX, &v) != 0) {
+			cli_usage_error("cluster", "--partition wants a partition number, not \"%s\"",
+					optarg);
+			return CLI_EXIT_USAGE;
+		}
+		o->partition = (int32_t)v;
+		return 0;
+	case 'h':
+		fputs(cluster_usage, stdout);
+		return -1;
+	default:
+		fputs(cluster_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+}
+
+/* Parses "SUBCOMMAND [options]".  Returns 0, CLI_EXIT_USAGE, or -1 after
+ * printing help. */
+static int parse_cluster_opts(int argc, char **argv, struct cluster_opts *o)
 {
 	static const struct option opts[] = {
 		{"format", required_argument, NULL, 'F'},
+		{"topic", required_argument, NULL, 't'},
+		{"partition", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int ch;
-	*json = 0;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'F':
-			if (strcmp(optarg, "json") == 0) {
-				*json = 1;
-			} else if (strcmp(optarg, "text") != 0) {
-				cli_usage_error("cluster", "--format is text or json, not \"%s\"", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			fputs(cluster_usage, stdout);
-			return -1;
-		default:
-			fputs(cluster_usage, stderr);
-			return CLI_EXIT_USAGE;
-		}
-	}
+	int ch, rc;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if ((rc = parse_one(ch, o)) != 0)
+			return rc;
 	/* The only positional word is the subcommand itself. */
 	for (int i = optind; i < argc; i++) {
-		if (strcmp(argv[i], "status") != 0) {
+		if (strcmp(argv[i], o->sub) != 0) {
 			cli_usage_error("cluster", "unexpected argument \"%s\"", argv[i]);
 			return CLI_EXIT_USAGE;
 		}
 	}
+	int elect = strcmp(o->sub, "elect-leaders") == 0;
+	if (!elect && (o->topic || o->partition >= 0)) {
+		cli_usage_error("cluster", "--topic and --partition belong to elect-leaders");
+		return CLI_EXIT_USAGE;
+	}
+	if (o->partition >= 0 && !o->topic) {
+		cli_usage_error("cluster", "--partition needs --topic");
+		return CLI_EXIT_USAGE;
+	}
 	return 0;
+}
+
+/* Opens an admin client for the global options.  Returns 0 or
+ * CLI_EXIT_ERROR after printing why. */
+static int admin_open(const struct cli_global *g, const char *what, runnel_admin **a)
+{
+	struct runnel_client_config cfg;
+	runnel_client_config_init(&cfg);
+	cfg.bootstrap = g->bootstrap;
+	int rc = runnel_admin_new(&cfg, a);
+	if (rc != 0) {
+		cli_error(what, rc,
+			  rc == RN_E_INVAL ? "bad bootstrap list (want HOST:PORT[,HOST:PORT...])" : NULL);
+		return CLI_EXIT_ERROR;
+	}
+	return 0;
+}
+
+static int cmd_elect(const struct cli_global *g, const struct cluster_opts *o)
+{
+	runnel_admin *a = NULL;
+	struct runnel_election_result *rs = NULL;
+	struct cli_elect_counts k;
+	size_t n = 0;
+	if (admin_open(g, "cluster elect-leaders", &a) != 0)
+		return CLI_EXIT_ERROR;
+	int rc = runnel_admin_elect_leaders(a, o->topic, o->partition, CLI_ELECT_TIMEOUT_MS, &rs, &n);
+	if (rc != 0) {
+		cli_error("cluster elect-leaders", rc, runnel_admin_errmsg(a));
+		runnel_admin_free(a);
+		return CLI_EXIT_ERROR;
+	}
+	if (o->json)
+		cli_elect_print_json(stdout, rs, n);
+	else
+		cli_elect_print_text(stdout, rs, n);
+	cli_elect_count(rs, n, &k);
+	runnel_election_results_free(rs, n);
+	runnel_admin_free(a);
+	return k.failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
 static int cmd_status(const struct cli_global *g, int json)
 {
-	struct runnel_client_config cfg;
 	runnel_admin *a = NULL;
 	struct runnel_cluster_status *st = NULL;
-	runnel_client_config_init(&cfg);
-	cfg.bootstrap = g->bootstrap;
-	int rc = runnel_admin_new(&cfg, &a);
-	if (rc != 0) {
-		cli_error("cluster status", rc,
-			  rc == RN_E_INVAL ? "bad bootstrap list (want HOST:PORT[,HOST:PORT...])" : NULL);
+	if (admin_open(g, "cluster status", &a) != 0)
 		return CLI_EXIT_ERROR;
-	}
-	rc = runnel_admin_describe_cluster(a, &st);
+	int rc = runnel_admin_describe_cluster(a, &st);
 	if (rc != 0) {
 		cli_error("cluster status", rc, runnel_admin_errmsg(a));
 		runnel_admin_free(a);
@@ -95,7 +177,7 @@ out:
 
 int cli_cluster_main(const struct cli_global *g, int argc, char **argv)
 {
-	int json = 0;
+	struct cluster_opts o = {.partition = -1};
 	if (argc < 2) {
 		fputs(cluster_usage, stderr);
 		return CLI_EXIT_USAGE;
@@ -104,16 +186,17 @@ int cli_cluster_main(const struct cli_global *g, int argc, char **argv)
 		fputs(cluster_usage, stdout);
 		return CLI_EXIT_OK;
 	}
-	if (strcmp(argv[1], "status") != 0) {
+	if (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "elect-leaders") != 0) {
 		cli_usage_error("cluster", "unknown subcommand \"%s\"", argv[1]);
 		return CLI_EXIT_USAGE;
 	}
-	int rc = parse_status_opts(argc, argv, &json);
+	o.sub = argv[1];
+	int rc = parse_cluster_opts(argc, argv, &o);
 	if (rc == -1)
 		return CLI_EXIT_OK;
 	if (rc != 0)
 		return rc;
-	rc = cmd_status(g, json);
+	rc = strcmp(o.sub, "status") == 0 ? cmd_status(g, o.json) : cmd_elect(g, &o);
 	fflush(stdout);
 	return rc;
 }

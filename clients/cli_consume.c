@@ -10,7 +10,7 @@
 
 static const char consume_usage[] =
 	"usage: runnel consume TOPIC [-o beginning|end|OFFSET|-N|@TIMESTAMP_MS] [-p PARTITION]\n"
-	"                      [-n COUNT] [-e] [-f FORMAT]\n"
+	"                      [-n COUNT] [-e] [-f FORMAT] [--rack RACK]\n"
 	"\n"
 	"  -o POSITION   where to start in each partition (default end: new records only):\n"
 	"                beginning, end, an absolute OFFSET, -N (N records before the end),\n"
@@ -21,6 +21,8 @@ static const char consume_usage[] =
 	"  -f FORMAT     output format (default %s\\n): %t topic, %p partition, %o offset,\n"
 	"                %k key, %s value, %T timestamp (ms), %h headers (k=v,...),\n"
 	"                \\n newline, \\t tab, \\r, \\\\, %% percent\n"
+	"  --rack RACK   the consumer's rack (client.rack): read partitions whose leader is\n"
+	"                in another rack from an in-sync replica in RACK when there is one\n"
 	"Without -e or -n it runs until interrupted (SIGINT, SIGTERM), then exits 0.\n";
 
 #define CLI_DEFAULT_FORMAT "%s\\n"
@@ -32,6 +34,7 @@ struct consume_opts {
 	int64_t count;     /* 0: no limit */
 	int exit_at_end;
 	const char *format;
+	const char *rack; /* NULL: none */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -63,6 +66,7 @@ static int parse_consume_opts(int argc, char **argv, struct consume_opts *o)
 		{"count", required_argument, NULL, 'n'},
 		{"exit", no_argument, NULL, 'e'},
 		{"format", required_argument, NULL, 'f'},
+		{"rack", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -103,6 +107,14 @@ static int parse_consume_opts(int argc, char **argv, struct consume_opts *o)
 			}
 			o->format = optarg;
 			break;
+		case 'R':
+			if (!*optarg || strlen(optarg) > RUNNEL_MAX_RACK_LEN) {
+				cli_usage_error("consume", "--rack wants a name of 1 to %d bytes",
+						RUNNEL_MAX_RACK_LEN);
+				return CLI_EXIT_USAGE;
+			}
+			o->rack = optarg;
+			break;
 		case 'h':
 			fputs(consume_usage, stdout);
 			return -1;
@@ -128,6 +140,7 @@ static int consumer_open(const struct cli_global *g, const struct consume_opts *
 	/* A position outside the log (an old offset after retention) falls
 	 * back to the oldest record rather than failing. */
 	cfg.auto_offset_reset = RUNNEL_RESET_EARLIEST;
+	cfg.client_rack = o->rack;
 	int rc = runnel_consumer_new(&cfg, out);
 	if (rc != 0) {
 		cli_error("consume", rc, rc == RN_E_INVAL ? "bad bootstrap list" : NULL);

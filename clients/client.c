@@ -493,6 +493,10 @@ static int update_brokers(struct client *c, const Runnel__MetadataResponse *md)
 		snprintf(b[kept].addr.host, sizeof(b[kept].addr.host), "%s", bi->host);
 		b[kept].addr.port = bi->port;
 		b[kept].fenced = bi->fenced ? 1 : 0;
+		/* A rack longer than any node accepts is treated as none: it
+		 * cannot match a consumer's rack. */
+		if (bi->rack && strlen(bi->rack) <= RUNNEL_MAX_RACK_LEN)
+			snprintf(b[kept].rack, sizeof(b[kept].rack), "%s", bi->rack);
 		kept++;
 	}
 	free(c->brokers);
@@ -500,6 +504,15 @@ static int update_brokers(struct client *c, const Runnel__MetadataResponse *md)
 	c->broker_count = kept;
 	c->controller_id = md->controller_id;
 	return 0;
+}
+
+/* Copies up to RN_MAX_REPLICATION_FACTOR ids; a longer list is cut, which
+ * only narrows the replicas a consumer may read from. */
+static void copy_ids(int32_t *dst, size_t *count, const int32_t *src, size_t n)
+{
+	*count = n < RN_MAX_REPLICATION_FACTOR ? n : RN_MAX_REPLICATION_FACTOR;
+	if (*count)
+		memcpy(dst, src, *count * sizeof(*dst));
 }
 
 static int topic_from_wire(struct client_topic *t, const Runnel__TopicMetadata *tm)
@@ -532,6 +545,8 @@ static int topic_from_wire(struct client_topic *t, const Runnel__TopicMetadata *
 		cp->error = rn_err_from_wire(pm->error_code);
 		cp->leader = pm->leader;
 		cp->leader_epoch = pm->leader_epoch;
+		copy_ids(cp->replicas, &cp->replica_count, pm->replicas, pm->n_replicas);
+		copy_ids(cp->isr, &cp->isr_count, pm->isr, pm->n_isr);
 	}
 	return 0;
 }
@@ -651,6 +666,45 @@ int32_t client_leader(const struct client *c, const char *topic, int32_t partiti
 	if (!t || partition < 0 || partition >= t->partition_count)
 		return -1;
 	return t->partitions[partition].leader;
+}
+
+static const struct client_broker *broker_find(const struct client_broker *brokers, size_t n,
+					      int32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (brokers[i].node_id == id)
+			return &brokers[i];
+	return NULL;
+}
+
+static int in_list(const int32_t *ids, size_t n, int32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+int32_t client_choose_read_replica(const struct client_partition *cp,
+				   const struct client_broker *brokers, size_t n, const char *rack,
+				   int32_t avoid)
+{
+	if (cp->leader < 0 || !rack || !*rack)
+		return cp->leader;
+	const struct client_broker *lb = broker_find(brokers, n, cp->leader);
+	/* Reading from the leader is always right; a replica only saves
+	 * cross-rack traffic when the leader is elsewhere. */
+	if (lb && strcmp(lb->rack, rack) == 0)
+		return cp->leader;
+	for (size_t i = 0; i < cp->replica_count; i++) {
+		int32_t id = cp->replicas[i];
+		if (id == cp->leader || id == avoid || !in_list(cp->isr, cp->isr_count, id))
+			continue;
+		const struct client_broker *b = broker_find(brokers, n, id);
+		if (b && !b->fenced && strcmp(b->rack, rack) == 0)
+			return id;
+	}
+	return cp->leader;
 }
 
 int client_parse_controller_hint(const char *msg, int32_t *id, struct client_address *addr,

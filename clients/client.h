@@ -52,6 +52,7 @@ struct client_broker {
 	int32_t node_id;
 	struct client_address addr;
 	int fenced; /* the controller fenced it: probably down, asked last */
+	char rack[RUNNEL_MAX_RACK_LEN + 1]; /* "" when none (or too long to use) */
 };
 
 struct client_partition {
@@ -59,6 +60,12 @@ struct client_partition {
 	int32_t error; /* negative code, 0 when fine */
 	int32_t leader; /* -1: none */
 	int32_t leader_epoch;
+	/* The first RN_MAX_REPLICATION_FACTOR replicas and in-sync replicas
+	 * the metadata listed (a node never lists more). */
+	int32_t replicas[RN_MAX_REPLICATION_FACTOR];
+	size_t replica_count;
+	int32_t isr[RN_MAX_REPLICATION_FACTOR];
+	size_t isr_count;
 };
 
 struct client_topic {
@@ -192,11 +199,36 @@ int client_admin_retriable(int err);
  * is final, the attempts are used up, or the wait would pass deadline_ms. */
 int64_t client_admin_retry_delay_ms(int err, int attempt, int64_t now_ms, int64_t deadline_ms);
 
+/*
+ * One attempt at the active controller: learns it from metadata when it is
+ * not known, then sends req and waits until deadline_ms (at most
+ * CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS).  Returns as client_request_sync, or
+ * RN_E_NOT_CONTROLLER while no controller is known (an election is running).
+ */
+int client_controller_attempt(struct client *c, Runnel__Request *req, int32_t api_key,
+			      Runnel__Response **out, int64_t deadline_ms);
+
+/* After a NOT_CONTROLLER answer carrying msg: remembers the controller the
+ * message names (and its address) so that the next attempt goes straight
+ * there, or forgets the controller so that it is looked up again. */
+void client_follow_not_controller(struct client *c, const char *msg);
+
 /* The cached metadata of a topic, or NULL. */
 const struct client_topic *client_topic_find(const struct client *c, const char *name);
 
 /* The leader of topic/partition from the cache, or -1. */
 int32_t client_leader(const struct client *c, const char *topic, int32_t partition);
+
+/*
+ * The node a consumer in rack should fetch cp from (pure, no I/O): the
+ * leader, unless rack is set (not NULL or ""), the leader is not in that
+ * rack, and an in-sync replica other than avoid is: then the first such
+ * replica in replica order that brokers[0..n) lists as unfenced and in that
+ * rack.  Returns -1 when the partition has no leader.
+ */
+int32_t client_choose_read_replica(const struct client_partition *cp,
+				   const struct client_broker *brokers, size_t n, const char *rack,
+				   int32_t avoid);
 
 /* An admin client is a client core and nothing more; admin.c and
  * admin_cluster.c share this definition. */

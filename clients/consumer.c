@@ -30,11 +30,20 @@ struct cpart {
 	int64_t retry_at_ms;
 	int32_t max_bytes;
 	struct fetchbuf fb;
+	/* The node of the last fetch sent, and whether it was an in-sync
+	 * replica other than the leader (chosen for client_rack). */
+	int32_t fetch_node;
+	int fetch_from_replica;
+	/* A replica that refused or failed: not chosen again before
+	 * avoid_until_ms. */
+	int32_t avoid_node;
+	int64_t avoid_until_ms;
 };
 
 struct runnel_consumer {
 	struct runnel_consumer_config cfg;
 	struct client client;
+	char *rack; /* owned copy of client_rack, NULL for none */
 	struct cpart *parts;
 	size_t part_count;
 	size_t rr; /* where the next drain starts, for fairness */
@@ -79,6 +88,8 @@ int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consume
 	    cfg->fetch_min_bytes < 0 || cfg->fetch_max_bytes <= 0 || cfg->partition_max_bytes <= 0 ||
 	    cfg->retry_backoff_ms < 0 || cfg->auto_offset_reset > RUNNEL_RESET_NONE)
 		return RN_E_INVAL;
+	if (cfg->client_rack && strlen(cfg->client_rack) > RUNNEL_MAX_RACK_LEN)
+		return RN_E_INVAL;
 	struct runnel_consumer *c = calloc(1, sizeof(*c));
 	if (!c)
 		return RN_E_NOMEM;
@@ -89,6 +100,15 @@ int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consume
 		return rc;
 	}
 	c->cfg.client = c->client.cfg;
+	if (cfg->client_rack && *cfg->client_rack) {
+		c->rack = strdup(cfg->client_rack);
+		if (!c->rack) {
+			client_destroy(&c->client);
+			free(c);
+			return RN_E_NOMEM;
+		}
+	}
+	c->cfg.client_rack = c->rack;
 	/* A fetch waits up to fetch_max_wait_ms by design; the request
 	 * timeout must leave room for it. */
 	if (c->client.cfg.request_timeout_ms <= c->cfg.fetch_max_wait_ms)
@@ -108,6 +128,7 @@ void runnel_consumer_free(runnel_consumer *c)
 	}
 	free(c->parts);
 	free(c->hdrs);
+	free(c->rack);
 	free(c);
 }
 
@@ -151,6 +172,8 @@ static int add_part(struct runnel_consumer *c, const char *topic, int32_t partit
 	p->need_resolve = 1;
 	p->pending = reset_position(c);
 	p->max_bytes = c->cfg.partition_max_bytes;
+	p->fetch_node = -1;
+	p->avoid_node = -1;
 	fetchbuf_init(&p->fb);
 	c->part_count++;
 	return 0;
@@ -258,6 +281,25 @@ static void part_error(struct runnel_consumer *c, struct cpart *p, int err, cons
 	snprintf(ctx, sizeof(ctx), "%s/%d", p->topic, p->partition);
 	client_fail_wire(&c->client, err, node_msg, ctx);
 	c->fatal = err;
+}
+
+/* Records an error for a fetch.  A replica read for client_rack that
+ * refused (it is no longer in the ISR, or its log does not reach the
+ * position yet) or failed sends the partition back to its leader at once,
+ * and that replica is left alone for a while; its answer never moves the
+ * position, which only the leader may do.  Other errors are as for
+ * part_error. */
+static void fetch_error(struct runnel_consumer *c, struct cpart *p, int err, const char *node_msg,
+			int64_t now)
+{
+	if (p->fetch_from_replica && (rn_err_retriable(err) || err == RN_E_OFFSET_OUT_OF_RANGE)) {
+		p->avoid_node = p->fetch_node;
+		p->avoid_until_ms = now + RUNNEL_REPLICA_AVOID_MS;
+		p->retry_at_ms = now;
+		c->need_metadata = 1;
+		return;
+	}
+	part_error(c, p, err, node_msg, now);
 }
 
 /* Applies one ListOffsets answer to the partition waiting for it. */
@@ -415,16 +457,29 @@ out:
 	free(lp);
 }
 
+/* The node to fetch p from: its leader, or an in-sync replica in the
+ * consumer's rack; -1 when the leader is not known. */
+static int32_t read_node(const struct runnel_consumer *c, const struct cpart *p, int64_t now)
+{
+	const struct client_topic *t = client_topic_find(&c->client, p->topic);
+	if (!t || p->partition >= t->partition_count)
+		return -1;
+	int32_t avoid = p->avoid_until_ms > now ? p->avoid_node : -1;
+	return client_choose_read_replica(&t->partitions[p->partition], c->client.brokers,
+					  c->client.broker_count, c->rack, avoid);
+}
+
 /* Collects the partitions with a known leader that are due for a request
- * of some kind (want_resolve: pending positions; otherwise fetches) and
- * calls fn once per leader with their indexes. */
-static void for_each_leader(struct runnel_consumer *c, int want_resolve, int64_t now,
+ * of some kind (want_resolve: pending positions, always asked of the
+ * leader; otherwise fetches, from the node read_node chooses) and calls fn
+ * once per node with their indexes. */
+static void for_each_node(struct runnel_consumer *c, int want_resolve, int64_t now,
 			    void (*fn)(struct runnel_consumer *, int32_t, size_t *, size_t))
 {
 	size_t *idx = malloc((c->part_count ? c->part_count : 1) * sizeof(*idx));
-	int32_t *leaders = malloc((c->part_count ? c->part_count : 1) * sizeof(*leaders));
+	int32_t *nodes = malloc((c->part_count ? c->part_count : 1) * sizeof(*nodes));
 	size_t n = 0;
-	if (!idx || !leaders)
+	if (!idx || !nodes)
 		goto out;
 	for (size_t i = 0; i < c->part_count; i++) {
 		struct cpart *p = &c->parts[i];
@@ -432,31 +487,32 @@ static void for_each_leader(struct runnel_consumer *c, int want_resolve, int64_t
 				       : !p->need_resolve && !p->fetching && fetchbuf_empty(&p->fb);
 		if (!due || p->retry_at_ms > now)
 			continue;
-		leaders[i] = client_leader(&c->client, p->topic, p->partition);
-		if (leaders[i] < 0) {
+		nodes[i] = want_resolve ? client_leader(&c->client, p->topic, p->partition)
+					: read_node(c, p, now);
+		if (nodes[i] < 0) {
 			c->need_metadata = 1;
 			continue;
 		}
 		idx[n++] = i;
 	}
-	/* Group by leader with a simple quadratic pass: partition counts per
+	/* Group by node with a simple quadratic pass: partition counts per
 	 * consumer are modest and this allocates nothing more. */
 	size_t done = 0;
 	while (done < n) {
-		int32_t leader = leaders[idx[done]];
+		int32_t node = nodes[idx[done]];
 		size_t k = done;
 		for (size_t j = done; j < n; j++) {
-			if (leaders[idx[j]] == leader) {
+			if (nodes[idx[j]] == node) {
 				size_t tmp = idx[k];
 				idx[k++] = idx[j];
 				idx[j] = tmp;
 			}
 		}
-		fn(c, leader, idx + done, k - done);
+		fn(c, node, idx + done, k - done);
 		done = k;
 	}
 out:
-	free(leaders);
+	free(nodes);
 	free(idx);
 }
 
@@ -476,7 +532,7 @@ static void apply_fetch(struct runnel_consumer *c, struct cpart *p, Runnel__Fetc
 {
 	int err = rn_err_from_wire(d->error_code);
 	if (err != 0) {
-		part_error(c, p, err, d->error_message, now);
+		fetch_error(c, p, err, d->error_message, now);
 		return;
 	}
 	p->high_watermark = d->high_watermark;
@@ -516,31 +572,33 @@ static void fetch_response_cb(void *opaque, int err, Runnel__Response *resp)
 			continue;
 		p->fetching = 0;
 		if (err != 0)
-			part_error(c, p, err, resp ? resp->error_message : NULL, now);
+			fetch_error(c, p, err, resp ? resp->error_message : NULL, now);
 	}
 	if (resp)
 		runnel__response__free_unpacked(resp, NULL);
 	free(fl);
 }
 
-static int leader_busy(const struct runnel_consumer *c, int32_t leader)
+/* True while a fetch to node is in flight: one long poll per node at a
+ * time, covering all of its partitions. */
+static int node_busy(const struct runnel_consumer *c, int32_t node)
 {
 	for (size_t i = 0; i < c->part_count; i++)
-		if (c->parts[i].fetching &&
-		    client_leader(&c->client, c->parts[i].topic, c->parts[i].partition) == leader)
+		if (c->parts[i].fetching && c->parts[i].fetch_node == node)
 			return 1;
 	return 0;
 }
 
-/* Sends one long-poll Fetch to leader for the partitions idx[0..n). */
-static void fetch_leader(struct runnel_consumer *c, int32_t leader, size_t *idx, size_t n)
+/* Sends one long-poll Fetch to node (a leader, or an in-sync replica in the
+ * consumer's rack) for the partitions idx[0..n). */
+static void fetch_node(struct runnel_consumer *c, int32_t node, size_t *idx, size_t n)
 {
-	struct conn *cn = client_conn(&c->client, leader);
+	struct conn *cn = client_conn(&c->client, node);
 	if (!cn) {
 		c->need_metadata = 1;
 		return;
 	}
-	if (leader_busy(c, leader) || conn_ensure(cn, rn_mono_ms()) != 0 || !conn_can_send(cn))
+	if (node_busy(c, node) || conn_ensure(cn, rn_mono_ms()) != 0 || !conn_can_send(cn))
 		return;
 	Runnel__FetchPartition *fp = calloc(n, sizeof(*fp));
 	Runnel__FetchPartition **fpp = calloc(n, sizeof(*fpp));
@@ -557,6 +615,8 @@ static void fetch_leader(struct runnel_consumer *c, int32_t leader, size_t *idx,
 		fp[i].partition_max_bytes = p->max_bytes;
 		fp[i].current_leader_epoch = -1;
 		fp[i].log_start_offset = -1;
+		/* Epoch checks are for followers; a consumer has no log. */
+		fp[i].last_fetched_epoch = -1;
 		fpp[i] = &fp[i];
 		runnel__fetch_topic__init(&ft[i]);
 		ft[i].name = p->topic;
@@ -580,8 +640,12 @@ static void fetch_leader(struct runnel_consumer *c, int32_t leader, size_t *idx,
 	req.fetch = &fr;
 	if (client_send(&c->client, cn, &req, RUNNEL__API_KEY__API_FETCH, fetch_response_cb, fl) != 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
-		c->parts[idx[i]].fetching = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct cpart *p = &c->parts[idx[i]];
+		p->fetching = 1;
+		p->fetch_node = node;
+		p->fetch_from_replica = node != client_leader(&c->client, p->topic, p->partition);
+	}
 	fl = NULL;
 out:
 	free(fl);
@@ -698,8 +762,8 @@ static void consumer_step(struct runnel_consumer *c)
 		c->next_metadata_ms = rn_mono_ms() + c->cfg.retry_backoff_ms;
 		now = rn_mono_ms();
 	}
-	for_each_leader(c, 1, now, resolve_leader);
-	for_each_leader(c, 0, rn_mono_ms(), fetch_leader);
+	for_each_node(c, 1, now, resolve_leader);
+	for_each_node(c, 0, rn_mono_ms(), fetch_node);
 }
 
 int runnel_consumer_poll(runnel_consumer *c, int timeout_ms, struct runnel_record *recs, size_t max,

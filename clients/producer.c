@@ -142,6 +142,7 @@ static void finish_batch(struct runnel_producer *p, struct accum_batch *b, int e
 static void retry_or_fail(struct runnel_producer *p, struct accum_batch *b, int err, int64_t now)
 {
 	p->need_metadata = 1;
+	b->last_err = err;
 	if (!p->cause[0])
 		snprintf(p->cause, sizeof(p->cause), "%s", rn_strerror(err));
 	if (b->attempts >= p->cfg.retries || now + p->cfg.retry_backoff_ms >= b->deadline_ms) {
@@ -330,14 +331,17 @@ static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs,
 	}
 }
 
-/* Fails a batch that waited past its delivery timeout. */
+/* Fails a batch that waited past its delivery timeout.  A batch that was
+ * refused before reports that refusal (NOT_ENOUGH_REPLICAS says more than
+ * "timed out"); one that never got an answer reports RN_E_TIMEOUT. */
 static void expire_batch(struct runnel_producer *p, struct accum_batch *b)
 {
-	client_fail(&p->client, RN_E_TIMEOUT,
+	int err = b->last_err ? b->last_err : RN_E_TIMEOUT;
+	client_fail(&p->client, err,
 		    "records for %s/%d not delivered within delivery.timeout.ms (%d ms)%s%s", b->topic,
 		    b->partition, p->cfg.delivery_timeout_ms, p->cause[0] ? "; last error: " : "",
 		    p->cause);
-	finish_batch(p, b, RN_E_TIMEOUT, -1);
+	finish_batch(p, b, err, -1);
 }
 
 /* Closes lingered batches and sends every batch that can go now. */

@@ -56,6 +56,8 @@
 #define RUNNEL_MAX_IN_FLIGHT_LIMIT 128
 #define RUNNEL_MAX_BATCH_SIZE (16u * 1024u * 1024u)
 #define RUNNEL_MAX_BOOTSTRAP_SERVERS 64
+/* The longest client_rack; nodes accept racks of at most this length too. */
+#define RUNNEL_MAX_RACK_LEN 64
 
 /* Settings every client object shares. */
 struct runnel_client_config {
@@ -122,6 +124,13 @@ void runnel_producer_config_init(struct runnel_producer_config *cfg);
  * Called once per record from runnel_producer_poll or _flush.  err is 0 when
  * the record was acknowledged; offset is its offset (-1 with acks=0, when the
  * node does not answer).  partition is where it went (-1 if it never got one).
+ * Retriable errors (rn_err_retriable: NOT_LEADER_OR_FOLLOWER,
+ * NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND, lost connections,
+ * timeouts, ...) are retried after a metadata refresh and never reach the
+ * callback unless retries or delivery_timeout_ms run out: err is then the
+ * last of them, or RN_E_TIMEOUT when no attempt was answered.  Other errors
+ * arrive at once.  A retry after NOT_ENOUGH_REPLICAS_AFTER_APPEND or a lost
+ * answer may write the records a second time (at a later offset).
  */
 typedef void (*runnel_delivery_cb)(void *opaque, int err, int32_t partition, int64_t offset);
 
@@ -195,7 +204,20 @@ struct runnel_consumer_config {
 	/* Also where a newly assigned partition starts: earliest means the
 	 * beginning, latest and none mean the end. */
 	enum runnel_offset_reset auto_offset_reset;
+	/* The rack (or zone) the consumer runs in, like Kafka's client.rack;
+	 * NULL or "" for none.  When set, a partition whose leader is in
+	 * another rack is read from an in-sync replica in this rack, if the
+	 * metadata names one; that replica serves records only below its own
+	 * high watermark.  When such a replica refuses (it left the ISR or
+	 * stopped being a replica) or fails, the consumer goes back to the
+	 * leader and leaves that replica alone for
+	 * RUNNEL_REPLICA_AVOID_MS.  At most RUNNEL_MAX_RACK_LEN bytes. */
+	const char *client_rack;
 };
+
+/* How long a consumer reads from the leader after an in-sync replica in its
+ * rack refused or failed a fetch, before it tries that replica again. */
+#define RUNNEL_REPLICA_AVOID_MS 30000
 
 void runnel_consumer_config_init(struct runnel_consumer_config *cfg);
 
@@ -341,6 +363,39 @@ void runnel_topic_summaries_free(struct runnel_topic_summary *list, size_t count
  * RN_E_UNKNOWN_TOPIC_OR_PARTITION or a connection error. */
 int runnel_admin_describe_topic(runnel_admin *a, const char *name, struct runnel_topic_info **out);
 void runnel_topic_info_free(struct runnel_topic_info *info);
+
+/* ------------------------------------------------- preferred-leader election */
+
+/* The outcome of a preferred-leader election for one partition. */
+struct runnel_election_result {
+	char *topic;
+	/* -1 when error concerns the whole topic (it does not exist). */
+	int32_t partition;
+	/* 0: the preferred replica (the first one) leads now;
+	 * RN_E_ELECTION_NOT_NEEDED: it already led;
+	 * RN_E_PREFERRED_LEADER_NOT_AVAILABLE: it is fenced or not in sync;
+	 * RN_E_UNKNOWN_TOPIC_OR_PARTITION, or another code. */
+	int32_t error;
+	char *message; /* the controller's own words, "" when it gave none */
+};
+
+/*
+ * Asks the active controller to move leadership of partitions back to their
+ * preferred replica (the first of each partition's replicas) where that
+ * replica is alive and in sync: topic NULL means every partition of every
+ * topic; partition -1 every partition of topic.  Waits up to timeout_ms,
+ * following the controller across elections as topic creation does (an
+ * attempt whose answer was lost is sent again, so a partition it moved is
+ * then reported as ELECTION_NOT_NEEDED).
+ * On success *out is an array of *count results sorted by topic and
+ * partition, owned by the caller: free with runnel_election_results_free.
+ * Returns 0 when the controller answered (the outcome of each partition is
+ * in its result), RN_E_INVAL (bad arguments), RN_E_NOT_CONTROLLER (no
+ * controller answered in time), RN_E_NOMEM, or a connection error.
+ */
+int runnel_admin_elect_leaders(runnel_admin *a, const char *topic, int32_t partition,
+			       int timeout_ms, struct runnel_election_result **out, size_t *count);
+void runnel_election_results_free(struct runnel_election_result *results, size_t count);
 
 /* ------------------------------------------------------------ cluster status */
 
