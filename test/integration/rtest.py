@@ -92,12 +92,14 @@ class Node:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
-    def log(self):
+    def log(self, tail=8000):
+        """The node's log (its last `tail` bytes; None for all of it)."""
         try:
             with open(self.log_path, "rb") as f:
-                return f.read()[-8000:].decode("utf-8", "replace")
+                data = f.read()
         except OSError:
             return ""
+        return (data if tail is None else data[-tail:]).decode("utf-8", "replace")
 
 
 class Result:

@@ -107,7 +107,7 @@ def test_empty_node_catches_up_through_snapshot(workdir):
                           lambda: (lambda t: t if len(t) == 70 else None)(topics_via(cluster.node(leader))))
     lagger.start(wait=False)
     wait_until("the wiped node to rebuild its metadata", lambda: topics_via(lagger) == expected, timeout=60)
-    log = lagger.log().lower()
+    log = lagger.log(tail=None).lower()
     assert "snapshot" in log, "the wiped node did not report installing a snapshot:\n" + lagger.log()
     cluster.wait_healthy(60)
     cluster.stop()
