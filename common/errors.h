@@ -34,7 +34,11 @@
 	X(ILLEGAL_GENERATION, 22, "illegal generation")                                           \
 	X(UNKNOWN_MEMBER_ID, 25, "unknown member id")                                             \
 	X(INVALID_SESSION_TIMEOUT, 26, "invalid session timeout")                                 \
+	X(INCONSISTENT_GROUP_PROTOCOL, 23, "the member's protocols do not match the group's")     \
+	X(INVALID_GROUP_ID, 24, "invalid group id")                                               \
 	X(REBALANCE_IN_PROGRESS, 27, "rebalance in progress")                                     \
+	X(NON_EMPTY_GROUP, 68, "the group has members")                                           \
+	X(GROUP_MAX_SIZE_REACHED, 81, "the group has reached its maximum size")                   \
 	X(UNSUPPORTED_VERSION, 35, "unsupported API version")                                     \
 	X(TOPIC_ALREADY_EXISTS, 36, "topic already exists")                                       \
 	X(INVALID_PARTITIONS, 37, "invalid partition count")                                      \
