@@ -1,6 +1,7 @@
 /* config.c: the settings table and its parsers. */
 #include "broker/config.h"
 
+#include "broker/group.h"
 #include "common/errors.h"
 #include "common/rn_assert.h"
 #include "controller/replication.h"
@@ -124,6 +125,28 @@ static const struct setting settings[] = {
 	 FIELD(metadata_snapshot_interval_records), 1, INT32_MAX,
 	 "A node writes a snapshot of its metadata image and drops the log prefix it covers "
 	 "after applying this many metadata log entries since its last snapshot."},
+	{"offsets.topic.num.partitions", SET_INT, "50", FIELD(offsets_topic_num_partitions), 1,
+	 RN_MAX_PARTITIONS_PER_TOPIC,
+	 "Partitions of the internal __consumer_offsets topic, created on the first FindCoordinator. "
+	 "A group lives in partition murmur2(group id) modulo this count; changing it once the topic "
+	 "exists has no effect."},
+	{"offsets.topic.replication.factor", SET_INT, "3", FIELD(offsets_topic_replication_factor),
+	 1, RN_MAX_REPLICATION_FACTOR,
+	 "Replicas of each __consumer_offsets partition; capped by the unfenced brokers when the "
+	 "topic is created."},
+	{"group.initial.rebalance.delay.ms", SET_INT, "3000", FIELD(group_initial_rebalance_delay_ms),
+	 0, INT32_MAX,
+	 "How long the coordinator waits for more members to join an empty group before its first "
+	 "rebalance, so a group starting up rebalances once rather than once per member."},
+	{"group.min.session.timeout.ms", SET_INT, "6000", FIELD(group_min_session_timeout_ms), 1,
+	 INT32_MAX, "Shortest session timeout a group member may ask for (INVALID_SESSION_TIMEOUT "
+		    "below)."},
+	{"group.max.session.timeout.ms", SET_INT, "1800000", FIELD(group_max_session_timeout_ms), 1,
+	 INT32_MAX, "Longest session timeout a group member may ask for (INVALID_SESSION_TIMEOUT "
+		    "above)."},
+	{"group.max.size", SET_INT, "2147483647", FIELD(group_max_size), 1, INT32_MAX,
+	 "Most members one consumer group may have (GROUP_MAX_SIZE_REACHED beyond); the "
+	 "coordinator's own limit on members per group applies as well."},
 };
 
 static void set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -384,6 +407,9 @@ void config_defaults(struct node_config *cfg)
 	RN_ASSERT(cfg->leader_imbalance_check_interval_ms ==
 		  CONTROLLER_LEADER_IMBALANCE_CHECK_INTERVAL_MS);
 	RN_ASSERT((cfg->auto_leader_rebalance_enable != 0) == CONTROLLER_AUTO_LEADER_REBALANCE_ENABLE);
+	RN_ASSERT(cfg->group_min_session_timeout_ms == GROUP_DEFAULT_MIN_SESSION_TIMEOUT_MS);
+	RN_ASSERT(cfg->group_max_session_timeout_ms == GROUP_DEFAULT_MAX_SESSION_TIMEOUT_MS);
+	RN_ASSERT(cfg->group_initial_rebalance_delay_ms == GROUP_DEFAULT_INITIAL_REBALANCE_DELAY_MS);
 }
 
 static char *trim(char *s)
@@ -670,6 +696,12 @@ int config_finish(struct node_config *cfg, char *err)
 		set_err(err, "replica.fetch.wait.max.ms (%" PRId64 ") must be shorter than "
 			     "replica.lag.time.max.ms (%" PRId64 "): an idle follower would leave the ISR",
 			cfg->replica_fetch_wait_max_ms, cfg->replica_lag_time_max_ms);
+		return RN_E_INVALID_CONFIG;
+	}
+	if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms) {
+		set_err(err, "group.min.session.timeout.ms (%" PRId64 ") exceeds "
+			     "group.max.session.timeout.ms (%" PRId64 ")",
+			cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
 		return RN_E_INVALID_CONFIG;
 	}
 	if (cfg->min_insync_replicas > cfg->default_replication_factor) {

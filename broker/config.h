@@ -86,6 +86,12 @@ struct node_config {
 	int64_t broker_heartbeat_interval_ms;
 	int64_t broker_session_timeout_ms;
 	int64_t metadata_snapshot_interval_records;
+	int64_t offsets_topic_num_partitions;
+	int64_t offsets_topic_replication_factor;
+	int64_t group_initial_rebalance_delay_ms;
+	int64_t group_min_session_timeout_ms;
+	int64_t group_max_session_timeout_ms;
+	int64_t group_max_size;
 
 	/* Where the file came from (empty: none), for the start-up summary. */
 	char config_file[CONFIG_MAX_PATH];

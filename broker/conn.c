@@ -250,6 +250,36 @@ static void dispatch_api(struct req *r)
 	case RUNNEL__API_KEY__API_RAFT_MESSAGE:
 		handle_raft_message(r);
 		return;
+	case RUNNEL__API_KEY__API_FIND_COORDINATOR:
+		handle_find_coordinator(r);
+		return;
+	case RUNNEL__API_KEY__API_JOIN_GROUP:
+		handle_join_group(r);
+		return;
+	case RUNNEL__API_KEY__API_SYNC_GROUP:
+		handle_sync_group(r);
+		return;
+	case RUNNEL__API_KEY__API_HEARTBEAT:
+		handle_heartbeat(r);
+		return;
+	case RUNNEL__API_KEY__API_LEAVE_GROUP:
+		handle_leave_group(r);
+		return;
+	case RUNNEL__API_KEY__API_OFFSET_COMMIT:
+		handle_offset_commit(r);
+		return;
+	case RUNNEL__API_KEY__API_OFFSET_FETCH:
+		handle_offset_fetch(r);
+		return;
+	case RUNNEL__API_KEY__API_DESCRIBE_GROUPS:
+		handle_describe_groups(r);
+		return;
+	case RUNNEL__API_KEY__API_LIST_GROUPS:
+		handle_list_groups(r);
+		return;
+	case RUNNEL__API_KEY__API_DELETE_GROUPS:
+		handle_delete_groups(r);
+		return;
 	default:
 		/* wire_request_check accepted only keys in the API table. */
 		req_fail(r, RN_E_UNSUPPORTED_API, NULL);

@@ -1,5 +1,6 @@
 /* h_admin.c: CreateTopics and DeleteTopics: validate, propose records, answer once applied. */
 #include "broker/conn.h"
+#include "broker/coord.h"
 #include "broker/ctrl.h"
 #include "broker/handlers.h"
 #include "broker/node.h"
@@ -279,7 +280,11 @@ void handle_delete_topics(struct req *r)
 		uint32_t rec_count = 0;
 		uint64_t index = 0;
 		int rc = RN_E_NOT_CONTROLLER;
-		if (!ctrl_is_active(n->ctrl))
+		if (coord_is_internal_topic(dr->names[i])) {
+			rc = RN_E_INVALID_TOPIC;
+			snprintf(why, sizeof(why), "%s is internal (committed offsets and groups) "
+						   "and cannot be deleted", dr->names[i]);
+		} else if (!ctrl_is_active(n->ctrl))
 			ctrl_not_controller_why(n->ctrl, why);
 		else
 			rc = controller_plan_delete_topic(ctrl_image(n->ctrl), dr->names[i], &recs,

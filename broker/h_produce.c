@@ -1,5 +1,6 @@
 /* h_produce.c: Produce: validate each batch, append it, answer when acks and the flush policy allow. */
 #include "broker/conn.h"
+#include "broker/coord.h"
 #include "broker/handlers.h"
 #include "broker/node.h"
 #include "broker/partition.h"
@@ -179,6 +180,13 @@ static void produce_one(struct produce_ctx *pc, int32_t acks, const char *topic,
 	pr->partition = pd->partition;
 	pr->log_append_time_ms = -1;
 	pr->base_offset = -1;
+	if (coord_is_internal_topic(topic)) {
+		/* Only the group coordinators write there, through the
+		 * coordinator APIs; clients may read it. */
+		set_error(r, pr, RN_E_INVALID_TOPIC,
+			  COORD_OFFSETS_TOPIC " is internal: commit offsets with OffsetCommit");
+		return;
+	}
 	struct partition *p = pmgr_find(r->node->pm, topic, pd->partition);
 	if (!p) {
 		set_error(r, pr, RN_E_UNKNOWN_TOPIC_OR_PARTITION, NULL);

@@ -25,6 +25,16 @@ void handle_broker_registration(struct req *r);
 void handle_broker_heartbeat(struct req *r);
 void handle_alter_partition(struct req *r);
 void handle_elect_leaders(struct req *r);
+void handle_find_coordinator(struct req *r);
+void handle_join_group(struct req *r);
+void handle_sync_group(struct req *r);
+void handle_heartbeat(struct req *r);
+void handle_leave_group(struct req *r);
+void handle_offset_commit(struct req *r);
+void handle_offset_fetch(struct req *r);
+void handle_describe_groups(struct req *r);
+void handle_list_groups(struct req *r);
+void handle_delete_groups(struct req *r);
 /* One-way: never answered (the request holds no response slot). */
 void handle_raft_message(struct req *r);
 

@@ -2,6 +2,7 @@
 #include "broker/node.h"
 
 #include "broker/conn.h"
+#include "broker/coord.h"
 #include "broker/ctrl.h"
 #include "broker/fetcher.h"
 #include "broker/handlers.h"
@@ -451,6 +452,8 @@ int node_start(struct node *n)
 	if (rc == RN_OK)
 		rc = repl_new(n, &n->repl);
 	if (rc == RN_OK)
+		rc = coord_new(n, &n->coord);
+	if (rc == RN_OK)
 		rc = server_start(n);
 	if (rc == RN_OK && (n->cfg.roles & NODE_ROLE_BROKER))
 		rc = member_new(n, &n->member);
@@ -504,6 +507,7 @@ void node_on_metadata(struct node *n)
 		return;
 	if (n->member)
 		member_on_metadata(n->member);
+	coord_on_metadata(n->coord);
 	if (n->ready || !node_serving(n))
 		return;
 	n->ready = true;
@@ -615,6 +619,10 @@ void node_free(struct node *n)
 	n->turn_part_count = 0;
 	member_free(n->member);
 	n->member = NULL;
+	/* The coordinators wait on offsets partitions: they go before the
+	 * partitions do. */
+	coord_free(n->coord);
+	n->coord = NULL;
 	/* Followers stop fetching before their logs close. */
 	fetcher_free(n->fetcher);
 	n->fetcher = NULL;

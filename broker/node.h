@@ -38,6 +38,7 @@ struct fetch_wait;
 struct member;
 struct fetcher;
 struct repl;
+struct coord;
 
 /* Tuning constants of the node (the hard limits are in common/limits.h). */
 
@@ -112,6 +113,7 @@ struct node {
 	struct member *member; /* NULL without the broker role */
 	struct fetcher *fetcher; /* follower fetch sessions */
 	struct repl *repl;       /* ISR proposals and high-watermark checkpoints */
+	struct coord *coord;     /* consumer group coordinators (coord.h) */
 	int lock_fd;
 	int64_t broker_epoch;  /* given by the active controller at registration */
 	/* The cluster this node belongs to: stored in the data directory, or
