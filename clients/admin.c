@@ -9,6 +9,13 @@
 #include "common/limits.h"
 #include "common/rn_assert.h"
 
+/* After a create, how long to wait for every broker to serve the new topic,
+ * and how often to ask. */
+#define TOPIC_VISIBLE_MAX_WAIT_MS 10000
+#define TOPIC_VISIBLE_POLL_MS 50
+/* How long one broker gets to answer; one that does not is skipped. */
+#define TOPIC_VISIBLE_ASK_MS 1000
+
 #define LIST_OFFSETS_LATEST (-1)
 #define LIST_OFFSETS_EARLIEST (-2)
 
@@ -158,6 +165,61 @@ static int32_t server_timeout_ms(int timeout_ms)
 							    : CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS;
 }
 
+/* 1 when node_id answers a Metadata request for name with the topic and a
+ * leader for every partition, 0 when it answers without them, -1 when it
+ * does not answer (a node that is down has nothing to catch up on). */
+static int node_knows_topic(struct client *c, int32_t node_id, const char *name, int timeout_ms)
+{
+	Runnel__MetadataRequest mr = RUNNEL__METADATA_REQUEST__INIT;
+	char *names[1] = {(char *)name};
+	mr.n_topics = 1;
+	mr.topics = names;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_METADATA;
+	req.metadata = &mr;
+	Runnel__Response *resp = NULL;
+	if (client_request_once_sync(c, node_id, &req, RUNNEL__API_KEY__API_METADATA, &resp,
+				     timeout_ms) != 0 || !resp)
+		return -1;
+	int known = 0;
+	if (resp->body_case == RUNNEL__RESPONSE__BODY_METADATA && resp->metadata->n_topics == 1) {
+		const Runnel__TopicMetadata *t = resp->metadata->topics[0];
+		known = t->error_code == 0 && t->n_partitions > 0;
+		for (size_t i = 0; known && i < t->n_partitions; i++)
+			known = t->partitions[i]->leader >= 0;
+	}
+	runnel__response__free_unpacked(resp, NULL);
+	return known;
+}
+
+/*
+ * Waits, within deadline_ms, until every live broker serves metadata for a
+ * topic just created.  Brokers apply the metadata log a moment after the
+ * controller commits, and a produce or consume sent to one that has not yet
+ * would be told the topic does not exist.  Waiting here makes "created"
+ * mean "usable from any node".  Gives up quietly at the deadline: the topic
+ * exists, and clients retry.
+ */
+static void wait_topic_visible(struct client *c, const char *name, int64_t deadline_ms)
+{
+	for (;;) {
+		int all = 1;
+		for (size_t i = 0; all && i < c->broker_count; i++) {
+			if (c->brokers[i].fenced)
+				continue;
+			int64_t left = deadline_ms - rn_mono_ms();
+			if (left <= 0)
+				return;
+			all = node_knows_topic(c, c->brokers[i].node_id, name,
+					       left < TOPIC_VISIBLE_ASK_MS ? (int)left
+									   : TOPIC_VISIBLE_ASK_MS) != 0;
+		}
+		if (all || rn_mono_ms() + TOPIC_VISIBLE_POLL_MS >= deadline_ms)
+			return;
+		client_poll(c, TOPIC_VISIBLE_POLL_MS);
+	}
+}
+
 int runnel_admin_create_topic(runnel_admin *a, const struct runnel_new_topic *topic, int timeout_ms)
 {
 	struct client *c = &a->client;
@@ -186,8 +248,14 @@ int runnel_admin_create_topic(runnel_admin *a, const struct runnel_new_topic *to
 	Runnel__Request req = RUNNEL__REQUEST__INIT;
 	req.body_case = RUNNEL__REQUEST__BODY_CREATE_TOPICS;
 	req.create_topics = &cr;
-	return admin_topic_call(c, &req, RUNNEL__API_KEY__API_CREATE_TOPICS, topic->name,
-				create_result, rn_mono_ms() + timeout_ms);
+	int64_t deadline_ms = rn_mono_ms() + timeout_ms;
+	int rc = admin_topic_call(c, &req, RUNNEL__API_KEY__API_CREATE_TOPICS, topic->name,
+				  create_result, deadline_ms);
+	if (rc == 0) {
+		int64_t visible_by = rn_mono_ms() + TOPIC_VISIBLE_MAX_WAIT_MS;
+		wait_topic_visible(c, topic->name, visible_by < deadline_ms ? visible_by : deadline_ms);
+	}
+	return rc;
 }
 
 int runnel_admin_delete_topic(runnel_admin *a, const char *name, int timeout_ms)

@@ -11,13 +11,17 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  topic create NAME [-p PARTITIONS] [-r REPLICAS] [-c KEY=VALUE]...\n"
-	"  topic list [--format text|json]\n"
+	"  topic list [--all] [--format text|json]\n"
 	"  topic describe NAME [--format text|json]\n"
 	"  topic delete NAME\n"
 	"  produce TOPIC [-K SEP] [-H KEY=VALUE]... [-p PARTITION] [--acks 0|1|all]\n"
 	"                [--print-acks] [-Z]\n"
 	"  consume TOPIC [-o beginning|end|OFFSET|-N|@TIMESTAMP_MS] [-p PARTITION]\n"
-	"                [-n COUNT] [-e] [-f FORMAT] [--rack RACK]\n"
+	"                [-n COUNT] [-e] [-f FORMAT] [--rack RACK] [-g GROUP] [-X KEY=VALUE]...\n"
+	"  group list [--format text|json]\n"
+	"  group describe GROUP [--format text|json]\n"
+	"  group seek GROUP --to beginning|end|@TIMESTAMP_MS|OFFSET [--topic TOPIC] [--execute]\n"
+	"  group delete GROUP\n"
 	"  cluster status [--format text|json]\n"
 	"  cluster elect-leaders [--topic NAME [--partition N]] [--format text|json]\n"
 	"\n"
@@ -70,6 +74,8 @@ int main(int argc, char **argv)
 		return cli_produce_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "consume") == 0)
 		return cli_consume_main(&g, sub_argc, sub_argv);
+	if (strcmp(cmd, "group") == 0)
+		return cli_group_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "cluster") == 0)
 		return cli_cluster_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "help") == 0) {

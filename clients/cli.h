@@ -25,6 +25,10 @@
 #define CLI_CONSUME_BATCH 256
 #define CLI_CONSUME_POLL_MS 200
 
+/* Topics whose names start with this are internal (__consumer_offsets):
+ * `topic list` shows them only with --all. */
+#define CLI_INTERNAL_TOPIC_PREFIX "__"
+
 /* Most -H and -c options one command takes. */
 #define CLI_MAX_HEADERS 64
 #define CLI_MAX_CONFIGS 64
@@ -128,10 +132,45 @@ void cli_elect_count(const struct runnel_election_result *rs, size_t n,
 void cli_elect_print_text(FILE *out, const struct runnel_election_result *rs, size_t n);
 void cli_elect_print_json(FILE *out, const struct runnel_election_result *rs, size_t n);
 
+/* ------------------------------------------------------- consumer groups */
+
+/* How long `consume -g` waits for its final commit and LeaveGroup. */
+#define CLI_GROUP_CLOSE_TIMEOUT_MS 10000
+
+/* Where `group seek --to` moves the committed offsets. */
+enum cli_seek_kind { CLI_SEEK_BEGINNING, CLI_SEEK_END, CLI_SEEK_OFFSET, CLI_SEEK_TIMESTAMP };
+
+struct cli_seek_target {
+	enum cli_seek_kind kind;
+	int64_t value; /* the offset or the timestamp (ms) */
+};
+
+/* Parses "beginning", "end", "@TIMESTAMP_MS" or an offset.  Returns 0 or
+ * RN_E_INVAL. */
+int cli_parse_seek_target(const char *arg, struct cli_seek_target *out);
+
+/* The offset a partition whose log runs from log_start to log_end (the
+ * high watermark) moves to: an offset is kept within the log, and a
+ * timestamp that matched no record (ts_offset -1) means the end.  Pure. */
+int64_t cli_seek_new_offset(const struct cli_seek_target *t, int64_t log_start, int64_t log_end,
+			    int64_t ts_offset);
+
+/* `group list` output: a table (GROUP STATE COORDINATOR MEMBERS), or a
+ * JSON array of {"group","state","coordinator","members","protocol_type"}
+ * on one line. */
+void cli_group_list_print_text(FILE *out, const struct runnel_group_listing *l, size_t n);
+void cli_group_list_print_json(FILE *out, const struct runnel_group_listing *l, size_t n);
+
+/* `group describe` output: a summary line and a table of partitions, or one
+ * JSON object on one line (fields in docs/cli.md). */
+void cli_group_describe_print_text(FILE *out, const struct runnel_group_info *g);
+void cli_group_describe_print_json(FILE *out, const struct runnel_group_info *g);
+
 /* Subcommands: argc/argv start at the command name ("topic", ...). */
 int cli_topic_main(const struct cli_global *g, int argc, char **argv);
 int cli_produce_main(const struct cli_global *g, int argc, char **argv);
 int cli_consume_main(const struct cli_global *g, int argc, char **argv);
 int cli_cluster_main(const struct cli_global *g, int argc, char **argv);
+int cli_group_main(const struct cli_global *g, int argc, char **argv);
 
 #endif

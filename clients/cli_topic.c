@@ -10,14 +10,15 @@
 
 static const char topic_usage[] =
 	"usage: runnel topic create NAME [-p PARTITIONS] [-r REPLICAS] [-c KEY=VALUE]...\n"
-	"       runnel topic list [--format text|json]\n"
+	"       runnel topic list [--all] [--format text|json]\n"
 	"       runnel topic describe NAME [--format text|json]\n"
 	"       runnel topic delete NAME\n"
 	"\n"
 	"  -p, --partitions N     partitions of a new topic (default: the node's)\n"
 	"  -r, --replicas N       replication factor of a new topic (default: the node's)\n"
 	"  -c, --config KEY=VALUE a topic configuration entry (repeatable)\n"
-	"  --format text|json    output format of list and describe (default text)\n";
+	"  --format text|json    output format of list and describe (default text)\n"
+	"  --all                  list: include internal topics (__consumer_offsets)\n";
 
 enum topic_format { FORMAT_TEXT, FORMAT_JSON };
 
@@ -30,6 +31,7 @@ struct topic_opts {
 	char *config_storage[CLI_MAX_CONFIGS];
 	size_t config_count;
 	enum topic_format format;
+	int all; /* list internal topics too */
 };
 
 static int add_config(struct topic_opts *o, const char *what, const char *arg)
@@ -75,6 +77,7 @@ static int parse_topic_opts(int argc, char **argv, struct topic_opts *o)
 		{"replicas", required_argument, NULL, 'r'},
 		{"config", required_argument, NULL, 'c'},
 		{"format", required_argument, NULL, 'F'},
+		{"all", no_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -104,6 +107,9 @@ static int parse_topic_opts(int argc, char **argv, struct topic_opts *o)
 				cli_usage_error("topic", "--format is text or json, not \"%s\"", optarg);
 				return CLI_EXIT_USAGE;
 			}
+			break;
+		case 'A':
+			o->all = 1;
 			break;
 		case 'h':
 			fputs(topic_usage, stdout);
@@ -178,6 +184,18 @@ static int cmd_list(runnel_admin *a, const struct topic_opts *o)
 		cli_error("topic list", rc, runnel_admin_errmsg(a));
 		return CLI_EXIT_ERROR;
 	}
+	/* Internal topics (named "__...", like __consumer_offsets) are the
+	 * system's business and are listed only when asked for. */
+	size_t shown = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!o->all && strncmp(list[i].name, CLI_INTERNAL_TOPIC_PREFIX,
+				       strlen(CLI_INTERNAL_TOPIC_PREFIX)) == 0) {
+			free(list[i].name);
+			continue;
+		}
+		list[shown++] = list[i];
+	}
+	n = shown;
 	if (o->format == FORMAT_JSON) {
 		fputc('[', stdout);
 		for (size_t i = 0; i < n; i++) {

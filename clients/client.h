@@ -230,6 +230,16 @@ int32_t client_choose_read_replica(const struct client_partition *cp,
 				   const struct client_broker *brokers, size_t n, const char *rack,
 				   int32_t avoid);
 
+/*
+ * Sends req to the coordinator of group (FindCoordinator first), finding it
+ * again and retrying while it moves or loads, for up to
+ * RUNNEL_GROUP_COORDINATOR_WAIT_MS.  check (may be NULL) returns the
+ * error inside the answer's body.  Returns 0 with *out set (the caller
+ * frees it) and *node (may be NULL) set to the coordinator, or the error.
+ */
+int client_group_call(struct client *c, const char *group, Runnel__Request *req, int32_t api_key,
+		      int (*check)(const Runnel__Response *), Runnel__Response **out, int32_t *node);
+
 /* An admin client is a client core and nothing more; admin.c and
  * admin_cluster.c share this definition. */
 struct runnel_admin {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clients/client.h"
+#include "clients/consumer_int.h"
 #include "clients/fetchbuf.h"
 #include "clients/runnel.h"
 #include "common/clock.h"
@@ -16,43 +17,6 @@
 /* ListOffsets timestamps with a special meaning. */
 #define LIST_OFFSETS_LATEST (-1)
 #define LIST_OFFSETS_EARLIEST (-2)
-
-struct cpart {
-	char *topic; /* owned */
-	int32_t partition;
-	int64_t position;
-	int64_t high_watermark; /* -1: not known */
-	int need_resolve;       /* pending must be turned into an offset */
-	struct runnel_position pending;
-	int fetching;
-	int resolving; /* a ListOffsets for pending is in flight */
-	uint32_t gen; /* bumped by seeks: answers to older fetches are dropped */
-	int64_t retry_at_ms;
-	int32_t max_bytes;
-	struct fetchbuf fb;
-	/* The node of the last fetch sent, and whether it was an in-sync
-	 * replica other than the leader (chosen for client_rack). */
-	int32_t fetch_node;
-	int fetch_from_replica;
-	/* A replica that refused or failed: not chosen again before
-	 * avoid_until_ms. */
-	int32_t avoid_node;
-	int64_t avoid_until_ms;
-};
-
-struct runnel_consumer {
-	struct runnel_consumer_config cfg;
-	struct client client;
-	char *rack; /* owned copy of client_rack, NULL for none */
-	struct cpart *parts;
-	size_t part_count;
-	size_t rr; /* where the next drain starts, for fairness */
-	struct runnel_header *hdrs;
-	size_t hdr_cap;
-	int fatal; /* an error to report from the next poll */
-	int need_metadata;
-	int64_t next_metadata_ms;
-};
 
 /* One Fetch or ListOffsets request in flight: the partitions it covers,
  * each with the seek generation it was sent for. */
@@ -75,6 +39,31 @@ void runnel_consumer_config_init(struct runnel_consumer_config *cfg)
 	cfg->partition_max_bytes = RUNNEL_DEFAULT_PARTITION_MAX_BYTES;
 	cfg->retry_backoff_ms = RUNNEL_DEFAULT_RETRY_BACKOFF_MS;
 	cfg->auto_offset_reset = RUNNEL_RESET_LATEST;
+	cfg->session_timeout_ms = RUNNEL_DEFAULT_SESSION_TIMEOUT_MS;
+	cfg->heartbeat_interval_ms = RUNNEL_DEFAULT_HEARTBEAT_INTERVAL_MS;
+	cfg->rebalance_timeout_ms = RUNNEL_DEFAULT_REBALANCE_TIMEOUT_MS;
+	cfg->enable_auto_commit = 1;
+	cfg->auto_commit_interval_ms = RUNNEL_DEFAULT_AUTO_COMMIT_INTERVAL_MS;
+	cfg->assignment_strategy = RUNNEL_DEFAULT_ASSIGNMENT_STRATEGY;
+	cfg->metadata_max_age_ms = RUNNEL_DEFAULT_METADATA_MAX_AGE_MS;
+}
+
+static int in_range(int32_t v, int32_t lo, int32_t hi)
+{
+	return v >= lo && v <= hi;
+}
+
+/* The group settings matter only with a group, but are checked always so
+ * that a mistake shows when it is made. */
+static int group_config_valid(const struct runnel_consumer_config *cfg)
+{
+	if (cfg->group_id && strlen(cfg->group_id) > RUNNEL_MAX_GROUP_ID_LEN)
+		return 0;
+	return in_range(cfg->session_timeout_ms, 1, RUNNEL_MAX_GROUP_TIMEOUT_MS) &&
+	       in_range(cfg->heartbeat_interval_ms, 1, cfg->session_timeout_ms) &&
+	       in_range(cfg->rebalance_timeout_ms, 1, RUNNEL_MAX_GROUP_TIMEOUT_MS) &&
+	       in_range(cfg->auto_commit_interval_ms, 0, INT32_MAX) &&
+	       in_range(cfg->metadata_max_age_ms, 0, INT32_MAX);
 }
 
 int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consumer **out)
@@ -89,6 +78,8 @@ int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consume
 	    cfg->retry_backoff_ms < 0 || cfg->auto_offset_reset > RUNNEL_RESET_NONE)
 		return RN_E_INVAL;
 	if (cfg->client_rack && strlen(cfg->client_rack) > RUNNEL_MAX_RACK_LEN)
+		return RN_E_INVAL;
+	if (!group_config_valid(cfg))
 		return RN_E_INVAL;
 	struct runnel_consumer *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -109,6 +100,13 @@ int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consume
 		}
 	}
 	c->cfg.client_rack = c->rack;
+	if (cfg->group_id && *cfg->group_id) {
+		rc = cgroup_new(c, &c->group);
+		if (rc != 0) {
+			runnel_consumer_free(c);
+			return rc;
+		}
+	}
 	/* A fetch waits up to fetch_max_wait_ms by design; the request
 	 * timeout must leave room for it. */
 	if (c->client.cfg.request_timeout_ms <= c->cfg.fetch_max_wait_ms)
@@ -121,7 +119,10 @@ void runnel_consumer_free(runnel_consumer *c)
 {
 	if (!c)
 		return;
+	/* The connections go first: failing their pending requests calls
+	 * callbacks that may still look at the group state. */
 	client_destroy(&c->client);
+	cgroup_free(c->group);
 	for (size_t i = 0; i < c->part_count; i++) {
 		fetchbuf_clear(&c->parts[i].fb);
 		free(c->parts[i].topic);
@@ -137,7 +138,8 @@ const char *runnel_consumer_errmsg(const runnel_consumer *c)
 	return c->client.errmsg;
 }
 
-static struct cpart *find_part(const struct runnel_consumer *c, const char *topic, int32_t partition)
+struct cpart *consumer_find_part(const struct runnel_consumer *c, const char *topic,
+				 int32_t partition)
 {
 	for (size_t i = 0; i < c->part_count; i++)
 		if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
@@ -145,7 +147,7 @@ static struct cpart *find_part(const struct runnel_consumer *c, const char *topi
 	return NULL;
 }
 
-static struct runnel_position reset_position(const struct runnel_consumer *c)
+struct runnel_position consumer_reset_position(const struct runnel_consumer *c)
 {
 	struct runnel_position pos = {RUNNEL_POS_END, 0};
 	if (c->cfg.auto_offset_reset == RUNNEL_RESET_EARLIEST)
@@ -153,10 +155,15 @@ static struct runnel_position reset_position(const struct runnel_consumer *c)
 	return pos;
 }
 
-static int add_part(struct runnel_consumer *c, const char *topic, int32_t partition)
+int consumer_add_part(struct runnel_consumer *c, const char *topic, int32_t partition,
+		      struct cpart **out)
 {
-	if (find_part(c, topic, partition))
+	struct cpart *known = consumer_find_part(c, topic, partition);
+	if (known) {
+		if (out)
+			*out = known;
 		return 0;
+	}
 	struct cpart *np = realloc(c->parts, (c->part_count + 1) * sizeof(*np));
 	if (!np)
 		return RN_E_NOMEM;
@@ -170,12 +177,16 @@ static int add_part(struct runnel_consumer *c, const char *topic, int32_t partit
 	p->position = -1;
 	p->high_watermark = -1;
 	p->need_resolve = 1;
-	p->pending = reset_position(c);
+	p->pending = consumer_reset_position(c);
 	p->max_bytes = c->cfg.partition_max_bytes;
 	p->fetch_node = -1;
 	p->avoid_node = -1;
+	p->active = 1;
+	p->committed = -1;
 	fetchbuf_init(&p->fb);
 	c->part_count++;
+	if (out)
+		*out = p;
 	return 0;
 }
 
@@ -184,6 +195,9 @@ int runnel_consumer_assign(runnel_consumer *c, const char *topic, const int32_t 
 {
 	if (!topic || !*topic || strlen(topic) > RN_MAX_TOPIC_NAME_LEN || (count > 0 && !partitions))
 		return client_fail(&c->client, RN_E_INVAL, "bad topic name or partition list");
+	if (c->group && cgroup_subscribed(c->group))
+		return client_fail(&c->client, RN_E_INVAL,
+				   "the consumer subscribed to topics: its group assigns partitions");
 	int rc = client_metadata_refresh(&c->client, &topic, 1, 0, NULL);
 	if (rc != 0)
 		return rc;
@@ -199,14 +213,14 @@ int runnel_consumer_assign(runnel_consumer *c, const char *topic, const int32_t 
 					   partitions[i], ct->partition_count);
 	int32_t n = count > 0 ? (int32_t)count : ct->partition_count;
 	for (int32_t i = 0; i < n; i++) {
-		rc = add_part(c, topic, count > 0 ? partitions[i] : i);
+		rc = consumer_add_part(c, topic, count > 0 ? partitions[i] : i, NULL);
 		if (rc != 0)
 			return client_fail(&c->client, rc, "out of memory");
 	}
 	return 0;
 }
 
-static void seek_part(struct cpart *p, struct runnel_position pos)
+void consumer_seek_part(struct cpart *p, struct runnel_position pos)
 {
 	p->gen++;
 	p->fetching = 0;
@@ -222,6 +236,16 @@ static void seek_part(struct cpart *p, struct runnel_position pos)
 	}
 }
 
+void consumer_deactivate_part(struct cpart *p)
+{
+	p->gen++;
+	p->fetching = 0;
+	p->resolving = 0;
+	fetchbuf_clear(&p->fb);
+	p->active = 0;
+	p->awaiting_offset = 0;
+}
+
 int runnel_consumer_seek(runnel_consumer *c, const char *topic, int32_t partition,
 			 struct runnel_position pos)
 {
@@ -234,7 +258,13 @@ int runnel_consumer_seek(runnel_consumer *c, const char *topic, int32_t partitio
 		struct cpart *p = &c->parts[i];
 		if (strcmp(p->topic, topic) != 0 || (partition >= 0 && p->partition != partition))
 			continue;
-		seek_part(p, pos);
+		consumer_seek_part(p, pos);
+		/* An explicit position replaces the committed offset the
+		 * partition was waiting for. */
+		if (p->awaiting_offset) {
+			p->awaiting_offset = 0;
+			p->active = 1;
+		}
 		found = 1;
 	}
 	if (!found)
@@ -244,8 +274,15 @@ int runnel_consumer_seek(runnel_consumer *c, const char *topic, int32_t partitio
 
 int runnel_consumer_at_end(const runnel_consumer *c)
 {
+	/* A member without an assignment has not started reading. */
+	if (c->group && cgroup_subscribed(c->group) && !cgroup_stable(c->group))
+		return 0;
 	for (size_t i = 0; i < c->part_count; i++) {
 		const struct cpart *p = &c->parts[i];
+		if (p->awaiting_offset)
+			return 0;
+		if (!p->active)
+			continue;
 		if (p->need_resolve || p->high_watermark < 0 || p->position < p->high_watermark)
 			return 0;
 	}
@@ -255,7 +292,7 @@ int runnel_consumer_at_end(const runnel_consumer *c)
 int runnel_consumer_position(const runnel_consumer *c, const char *topic, int32_t partition,
 			     int64_t *position, int64_t *high_watermark)
 {
-	const struct cpart *p = find_part(c, topic, partition);
+	const struct cpart *p = consumer_find_part(c, topic, partition);
 	if (!p)
 		return RN_E_NOT_FOUND;
 	*position = p->need_resolve ? -1 : p->position;
@@ -274,7 +311,7 @@ static void part_error(struct runnel_consumer *c, struct cpart *p, int err, cons
 		return;
 	}
 	if (err == RN_E_OFFSET_OUT_OF_RANGE && c->cfg.auto_offset_reset != RUNNEL_RESET_NONE) {
-		seek_part(p, reset_position(c));
+		consumer_seek_part(p, consumer_reset_position(c));
 		return;
 	}
 	char ctx[RN_MAX_TOPIC_NAME_LEN + 32];
@@ -485,6 +522,8 @@ static void for_each_node(struct runnel_consumer *c, int want_resolve, int64_t n
 		struct cpart *p = &c->parts[i];
 		int due = want_resolve ? p->need_resolve && !p->resolving
 				       : !p->need_resolve && !p->fetching && fetchbuf_empty(&p->fb);
+		if (!p->active)
+			continue;
 		if (!due || p->retry_at_ms > now)
 			continue;
 		nodes[i] = want_resolve ? client_leader(&c->client, p->topic, p->partition)
@@ -694,7 +733,7 @@ static int drain_part(struct runnel_consumer *c, struct cpart *p, struct runnel_
 		      size_t max, size_t *n, size_t *hdr_used)
 {
 	struct record_view rv;
-	while (*n < max && !p->need_resolve) {
+	while (*n < max && p->active && !p->need_resolve) {
 		int rc = fetchbuf_next(&p->fb, p->position, &rv);
 		if (rc == 0)
 			break;
@@ -773,13 +812,20 @@ int runnel_consumer_poll(runnel_consumer *c, int timeout_ms, struct runnel_recor
 	*count = 0;
 	if (max == 0 || !recs)
 		return client_fail(&c->client, RN_E_INVAL, "no room for records");
+	if (c->closed)
+		return client_fail(&c->client, RN_E_CLOSED, "the consumer is closed");
 	/* Buffers emptied by the previous poll can go now: the records
 	 * returned then are no longer valid. */
 	for (size_t i = 0; i < c->part_count; i++)
 		if (c->parts[i].fb.data && fetchbuf_empty(&c->parts[i].fb))
 			fetchbuf_clear(&c->parts[i].fb);
 	for (;;) {
-		int rc = drain(c, recs, max, count);
+		/* The group goes first, even when records are buffered, so that
+		 * a busy consumer still heartbeats and commits. */
+		int rc = c->group ? cgroup_step(c) : 0;
+		if (rc != 0)
+			return rc;
+		rc = drain(c, recs, max, count);
 		if (rc != 0 || *count > 0)
 			return rc;
 		if (c->fatal) {

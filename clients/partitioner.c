@@ -1,57 +1,21 @@
 /* partitioner.c: murmur2 key hashing and the sticky partitioner. */
 #include "clients/partitioner.h"
 
+#include "common/murmur2.h"
 #include "common/rn_assert.h"
 
-static uint32_t read_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
+/* One implementation of Kafka's hash serves the producer and the group
+ * coordinator (common/murmur2.c), so a key and a group id map the same way
+ * everywhere. */
 uint32_t partitioner_murmur2(const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	const uint32_t m = PARTITIONER_MURMUR2_M;
-	/* Kafka mixes the length in as a Java int, so only its low 32 bits count. */
-	uint32_t h = PARTITIONER_MURMUR2_SEED ^ (uint32_t)len;
-	size_t blocks = len / 4;
-
-	for (size_t i = 0; i < blocks; i++) {
-		uint32_t k = read_le32(p + 4 * i);
-		k *= m;
-		k ^= k >> PARTITIONER_MURMUR2_R;
-		k *= m;
-		h *= m;
-		h ^= k;
-	}
-	/* The tail bytes are folded in from the highest to the lowest, each
-	 * case falling through to the next, exactly as Kafka does. */
-	const uint8_t *tail = p + 4 * blocks;
-	switch (len % 4) {
-	case 3:
-		h ^= (uint32_t)tail[2] << 16;
-		/* fall through */
-	case 2:
-		h ^= (uint32_t)tail[1] << 8;
-		/* fall through */
-	case 1:
-		h ^= (uint32_t)tail[0];
-		h *= m;
-		break;
-	default:
-		break;
-	}
-	h ^= h >> 13;
-	h *= m;
-	h ^= h >> 15;
-	return h;
+	return rn_murmur2(data, len);
 }
 
 int32_t partitioner_key_partition(const void *key, size_t key_len, int32_t partition_count)
 {
 	RN_ASSERT(partition_count >= 1);
-	uint32_t h = partitioner_murmur2(key, key_len) & 0x7fffffffu;
-	return (int32_t)(h % (uint32_t)partition_count);
+	return rn_murmur2_partition(key, key_len, partition_count);
 }
 
 static uint32_t rng_next(uint32_t *state)

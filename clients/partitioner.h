@@ -5,14 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Kafka's murmur2 seed and constants, kept so that a key lands on the same
- * partition number as with a Java Kafka producer. */
-#define PARTITIONER_MURMUR2_SEED 0x9747b28cu
-#define PARTITIONER_MURMUR2_M 0x5bd1e995u
-#define PARTITIONER_MURMUR2_R 24
-
 /* Returns the 32-bit murmur2 hash of data[0..len), as Kafka's
- * Utils.murmur2 computes it (cast to int32_t to compare with Java). */
+ * Utils.murmur2 computes it (cast to int32_t to compare with Java): the
+ * shared rn_murmur2 of common/murmur2.h. */
 uint32_t partitioner_murmur2(const void *data, size_t len);
 
 /* Returns (murmur2(key) & 0x7fffffff) % partition_count.

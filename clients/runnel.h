@@ -50,10 +50,28 @@
 #define RUNNEL_DEFAULT_FETCH_MIN_BYTES 1
 #define RUNNEL_DEFAULT_FETCH_MAX_BYTES (50 * 1024 * 1024)
 #define RUNNEL_DEFAULT_PARTITION_MAX_BYTES (1024 * 1024 + 1024)
+/* Consumer groups, with Kafka's defaults (max.poll.interval.ms is the
+ * rebalance timeout). */
+#define RUNNEL_DEFAULT_SESSION_TIMEOUT_MS 45000
+#define RUNNEL_DEFAULT_HEARTBEAT_INTERVAL_MS 3000
+#define RUNNEL_DEFAULT_REBALANCE_TIMEOUT_MS 300000
+#define RUNNEL_DEFAULT_AUTO_COMMIT_INTERVAL_MS 5000
+#define RUNNEL_DEFAULT_ASSIGNMENT_STRATEGY "range,roundrobin,sticky"
+/* How often a group member refreshes the metadata of its subscribed topics
+ * to notice new topics and changed partition counts. */
+#define RUNNEL_DEFAULT_METADATA_MAX_AGE_MS 10000
 
 /* Upper bounds on configuration values, checked by the constructors
  * (RN_E_INVAL beyond). */
 #define RUNNEL_MAX_IN_FLIGHT_LIMIT 128
+/* Group ids (Kafka sets no limit; this keeps keys of the offsets topic
+ * small), topics one consumer subscribes to, and assignors it offers. */
+#define RUNNEL_MAX_GROUP_ID_LEN 255
+#define RUNNEL_MAX_SUBSCRIBED_TOPICS 1000
+#define RUNNEL_MAX_ASSIGNORS 8
+/* The longest session and rebalance timeouts accepted (a node may narrow
+ * the session timeout further: INVALID_SESSION_TIMEOUT). */
+#define RUNNEL_MAX_GROUP_TIMEOUT_MS 1800000
 #define RUNNEL_MAX_BATCH_SIZE (16u * 1024u * 1024u)
 #define RUNNEL_MAX_BOOTSTRAP_SERVERS 64
 /* The longest client_rack; nodes accept racks of at most this length too. */
@@ -185,6 +203,41 @@ const char *runnel_producer_errmsg(const runnel_producer *p);
 
 typedef struct runnel_consumer runnel_consumer;
 
+/* A partition and an offset: what runnel_consumer_commit commits, what
+ * runnel_consumer_committed reports, and what a rebalance callback lists
+ * (offset -1 there).  topic is not owned by the struct. */
+struct runnel_topic_partition {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+};
+
+/* What a rebalance callback is told. */
+enum runnel_rebalance_event {
+	/* Before the consumer rejoins its group: these partitions may go to
+	 * another member.  Their positions can still be committed from the
+	 * callback (runnel_consumer_commit); with enable_auto_commit they
+	 * have been already. */
+	RUNNEL_PARTITIONS_REVOKED,
+	/* After a rebalance: the consumer's whole new assignment. */
+	RUNNEL_PARTITIONS_ASSIGNED,
+	/* The consumer was dropped from the group (its session expired or
+	 * its generation was fenced): the partitions may already belong to
+	 * someone else and nothing can be committed for them. */
+	RUNNEL_PARTITIONS_LOST,
+};
+
+/*
+ * Called from inside runnel_consumer_poll (and _close, for REVOKED) when the
+ * group's assignment changes.  parts[0..count) and their topic strings are
+ * valid during the call only.  The callback may call runnel_consumer_commit,
+ * _committed, _position, _seek and _assignment, but not _poll, _close,
+ * _subscribe or _free.
+ */
+typedef void (*runnel_rebalance_cb)(void *opaque, runnel_consumer *c,
+				    enum runnel_rebalance_event event,
+				    const struct runnel_topic_partition *parts, size_t count);
+
 /* What to do when a fetch position is outside the log. */
 enum runnel_offset_reset {
 	RUNNEL_RESET_EARLIEST,
@@ -213,6 +266,36 @@ struct runnel_consumer_config {
 	 * leader and leaves that replica alone for
 	 * RUNNEL_REPLICA_AVOID_MS.  At most RUNNEL_MAX_RACK_LEN bytes. */
 	const char *client_rack;
+
+	/* ---- consumer groups (runnel_consumer_subscribe) ---- */
+	/* The group to join, or NULL (or "") for none.  With a group but no
+	 * subscription, runnel_consumer_commit still stores offsets for the
+	 * group from outside its membership (accepted only while the group
+	 * has no members). */
+	const char *group_id;
+	/* The coordinator removes a member it has not heard from for this
+	 * long; heartbeats go every heartbeat_interval_ms (at most a third of
+	 * the session timeout is sensible).  Heartbeats are sent from
+	 * runnel_consumer_poll: call it at least that often. */
+	int32_t session_timeout_ms;
+	int32_t heartbeat_interval_ms;
+	/* How long the coordinator waits for every member to rejoin during a
+	 * rebalance (Kafka's max.poll.interval.ms). */
+	int32_t rebalance_timeout_ms;
+	/* Commit the positions of the assigned partitions every
+	 * auto_commit_interval_ms, before a rebalance and on close. */
+	int enable_auto_commit;
+	int32_t auto_commit_interval_ms;
+	/* The assignors this member supports, most preferred first, comma
+	 * separated: "range", "roundrobin", "sticky".  The coordinator picks
+	 * one that every member supports. */
+	const char *assignment_strategy;
+	/* How often the subscribed topics' metadata is refreshed; a changed
+	 * partition count or a newly created topic makes the member rejoin. */
+	int32_t metadata_max_age_ms;
+	/* Told about assignment changes; may be NULL. */
+	runnel_rebalance_cb rebalance_cb;
+	void *rebalance_opaque;
 };
 
 /* How long a consumer reads from the leader after an in-sync replica in its
@@ -220,6 +303,22 @@ struct runnel_consumer_config {
 #define RUNNEL_REPLICA_AVOID_MS 30000
 
 void runnel_consumer_config_init(struct runnel_consumer_config *cfg);
+
+/*
+ * Sets one setting by its Kafka name, as `runnel consume -X KEY=VALUE`
+ * does: bootstrap.servers, client.id, group.id, session.timeout.ms,
+ * heartbeat.interval.ms, max.poll.interval.ms, enable.auto.commit
+ * (true|false), auto.commit.interval.ms, auto.offset.reset
+ * (earliest|latest|none), partition.assignment.strategy,
+ * fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes,
+ * max.partition.fetch.bytes, retry.backoff.ms, request.timeout.ms,
+ * metadata.max.age.ms, reconnect.backoff.ms, reconnect.backoff.max.ms,
+ * client.rack.  String values are not copied: value must stay valid until
+ * runnel_consumer_new.  Returns 0, RN_E_NOT_FOUND (unknown key) or
+ * RN_E_INVAL (a value that does not parse or is out of range).
+ */
+int runnel_consumer_config_set(struct runnel_consumer_config *cfg, const char *key,
+			       const char *value);
 
 /* Where to read from. */
 enum runnel_position_kind {
@@ -289,6 +388,68 @@ int runnel_consumer_at_end(const runnel_consumer *c);
 int runnel_consumer_position(const runnel_consumer *c, const char *topic, int32_t partition,
 			     int64_t *position, int64_t *high_watermark);
 
+/*
+ * Joins the consumer's group (group_id) reading topics[0..count): the group
+ * divides the partitions of these topics among its members.  Nothing is sent
+ * here; runnel_consumer_poll finds the coordinator, joins, and then fetches
+ * the partitions assigned to this member, starting at the group's committed
+ * offsets (or as auto_offset_reset says where there is none or it is out of
+ * range).  Calling it again replaces the subscription and rejoins.
+ * Topics that do not exist yet are assigned once they do.
+ * Returns 0, or RN_E_INVAL (no group_id, partitions assigned by hand, a bad
+ * topic name, more than RUNNEL_MAX_SUBSCRIBED_TOPICS topics) or
+ * RN_E_NOMEM.
+ */
+int runnel_consumer_subscribe(runnel_consumer *c, const char *const *topics, size_t count);
+
+/*
+ * Commits offsets for the group and waits (up to timeout_ms) until the
+ * coordinator has stored them (replicated): offsets[0..count), each the
+ * next offset to read; or, with count 0, the position of every assigned
+ * partition (what poll has returned so far).  A member of a group commits
+ * with its generation; a consumer with a group but no subscription commits
+ * from outside the membership.  Returns 0, or RN_E_INVAL (no group_id), a
+ * refusal of the coordinator: RN_E_REBALANCE_IN_PROGRESS,
+ * RN_E_ILLEGAL_GENERATION,
+ * RN_E_UNKNOWN_MEMBER_ID (the consumer then rejoins on its next poll; the
+ * offsets are not stored), RN_E_TIMEOUT, or another node error.
+ */
+int runnel_consumer_commit(runnel_consumer *c, const struct runnel_topic_partition *offsets,
+			   size_t count, int timeout_ms);
+
+/* Asks the coordinator for the group's committed offsets of
+ * parts[0..count) and stores each in parts[i].offset (-1: none).  Waits up
+ * to timeout_ms.  Returns 0, RN_E_INVAL (no group_id), RN_E_TIMEOUT or a
+ * node error. */
+int runnel_consumer_committed(runnel_consumer *c, struct runnel_topic_partition *parts,
+			      size_t count, int timeout_ms);
+
+/* The partitions this consumer reads now, sorted by topic and partition,
+ * offset set to the position (-1 when not known yet).  *out is malloc'd
+ * and owned by the caller (free()); its topic strings belong to the
+ * consumer and stay valid until runnel_consumer_free.  Returns 0 or
+ * RN_E_NOMEM. */
+int runnel_consumer_assignment(const runnel_consumer *c, struct runnel_topic_partition **out,
+			       size_t *count);
+
+/* The member id the coordinator gave this consumer ("" before the first
+ * join) and the generation of its current assignment (-1: none). */
+const char *runnel_consumer_member_id(const runnel_consumer *c);
+int32_t runnel_consumer_generation(const runnel_consumer *c);
+
+/*
+ * Leaves the group cleanly: commits the positions (with
+ * enable_auto_commit), tells the rebalance callback the partitions are
+ * revoked, and sends LeaveGroup so that the group rebalances at once
+ * instead of after the session timeout.  Waits at most timeout_ms.  After
+ * close, poll returns RN_E_CLOSED; free the consumer with
+ * runnel_consumer_free.  A consumer without a group only stops.  Returns 0
+ * or the commit's error (the consumer leaves anyway).
+ */
+int runnel_consumer_close(runnel_consumer *c, int timeout_ms);
+
+/* Frees the consumer without talking to the group: call
+ * runnel_consumer_close first to leave it cleanly. */
 void runnel_consumer_free(runnel_consumer *c);
 const char *runnel_consumer_errmsg(const runnel_consumer *c);
 
@@ -363,6 +524,93 @@ void runnel_topic_summaries_free(struct runnel_topic_summary *list, size_t count
  * RN_E_UNKNOWN_TOPIC_OR_PARTITION or a connection error. */
 int runnel_admin_describe_topic(runnel_admin *a, const char *name, struct runnel_topic_info **out);
 void runnel_topic_info_free(struct runnel_topic_info *info);
+
+/* ------------------------------------------------------------ consumer groups */
+
+/* How long the group calls keep looking for a group's coordinator (the
+ * offsets topic may be being created, or its leader moving). */
+#define RUNNEL_GROUP_COORDINATOR_WAIT_MS 15000
+
+/* One group as some node's ListGroups reports it. */
+struct runnel_group_listing {
+	char *group;
+	char *state; /* Empty, PreparingRebalance, CompletingRebalance, Stable, Dead */
+	char *protocol_type;
+	int32_t coordinator; /* the node that reported it */
+	int32_t member_count;
+};
+
+/* Asks every broker for the groups it coordinates and merges the answers,
+ * sorted by group id; brokers that do not answer are skipped.  *out is
+ * owned by the caller (runnel_group_listings_free).  Returns 0, or
+ * RN_E_TIMEOUT or a connection error when no broker answered. */
+int runnel_admin_list_groups(runnel_admin *a, struct runnel_group_listing **out, size_t *count);
+void runnel_group_listings_free(struct runnel_group_listing *list, size_t count);
+
+struct runnel_group_member_info {
+	char *member_id;
+	char *client_id;
+	char *host;
+	/* The member's assignment (decoded ConsumerAssignment); topic
+	 * strings are owned by the info. */
+	struct runnel_topic_partition *assigned;
+	size_t assigned_count;
+};
+
+/* A partition the group has committed an offset for or has assigned. */
+struct runnel_group_partition_info {
+	char *topic;
+	int32_t partition;
+	int64_t committed_offset; /* -1: none */
+	int64_t log_end_offset;   /* the high watermark; -1 when not known */
+	int64_t lag;              /* log_end_offset - committed_offset; -1 when either is not known */
+	/* The member reading it (pointers into members), NULL when none. */
+	const struct runnel_group_member_info *member;
+};
+
+struct runnel_group_info {
+	char *group;
+	char *state;
+	char *protocol_type;
+	char *protocol; /* the assignor of the current generation */
+	int32_t generation;
+	int32_t coordinator;
+	struct runnel_group_member_info *members;
+	size_t member_count;
+	struct runnel_group_partition_info *partitions; /* sorted by topic and partition */
+	size_t partition_count;
+};
+
+/* Describes a group: state and members (DescribeGroups to its
+ * coordinator), committed offsets (OffsetFetch), and the high watermark of
+ * each partition.  *out is owned by the caller (runnel_group_info_free).
+ * Returns 0, RN_E_GROUP_ID_NOT_FOUND, RN_E_COORDINATOR_NOT_AVAILABLE,
+ * RN_E_INVALID_GROUP_ID, or a connection error. */
+int runnel_admin_describe_group(runnel_admin *a, const char *group, struct runnel_group_info **out);
+void runnel_group_info_free(struct runnel_group_info *info);
+
+/* Deletes a group and its committed offsets.  Returns 0,
+ * RN_E_NON_EMPTY_GROUP (it has members), RN_E_GROUP_ID_NOT_FOUND, or
+ * another node or connection error. */
+int runnel_admin_delete_group(runnel_admin *a, const char *group);
+
+/* Commits offsets[0..count) for group from outside its membership; the
+ * coordinator accepts that only while the group has no members.  Returns
+ * 0 or the first error (top level or per partition). */
+int runnel_admin_commit_group_offsets(runnel_admin *a, const char *group,
+				      const struct runnel_topic_partition *offsets, size_t count);
+
+/* ListOffsets timestamps with a special meaning. */
+#define RUNNEL_OFFSET_LATEST (-1)
+#define RUNNEL_OFFSET_EARLIEST (-2)
+
+/* For every partition of topic: the earliest offset (query
+ * RUNNEL_OFFSET_EARLIEST), the high watermark (RUNNEL_OFFSET_LATEST), or
+ * the first offset whose timestamp is at or after query (-1 when none).
+ * *offsets is malloc'd with *count entries, indexed by partition.  Returns
+ * 0, RN_E_UNKNOWN_TOPIC_OR_PARTITION, or another error. */
+int runnel_admin_list_offsets(runnel_admin *a, const char *topic, int64_t query, int64_t **offsets,
+			      int32_t *count);
 
 /* ------------------------------------------------- preferred-leader election */
 
