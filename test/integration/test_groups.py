@@ -109,9 +109,14 @@ def test_partitions_split_and_move_when_a_consumer_dies(workdir):
     lost = victim.partitions()
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
+    killed_at = time.time()
     survivors = consumers[1:]
     marks = [len(c.snapshot()) for c in survivors]
     produce(b, "orders", 3000, 3000)
+    wait_until("the survivors to read the dead consumer's partitions", lambda: lost <= set().union(
+        *[c.partitions(since=m) for c, m in zip(survivors, marks)]) or None, timeout=60, interval=0.05)
+    print("     partitions %s moved to the survivors %.1f s after kill -9 (session timeout 3 s)"
+          % (sorted(lost), time.time() - killed_at), flush=True)
     wait_until("all 6000 records consumed", lambda: len(consumed_keys(consumers)) == 6000 or None, timeout=60)
     taken = set()
     for c, m in zip(survivors, marks):
@@ -178,10 +183,13 @@ def test_committed_offsets_survive_coordinator_failure(workdir):
     coordinator = d["coordinator"]
     coordinator = coordinator if isinstance(coordinator, int) else int(str(coordinator).split(":")[0])
     cluster.node(coordinator).kill9()
+    killed_at = time.time()
     d2 = wait_until("a new coordinator with the same commits", lambda: (lambda g: g if g and g["coordinator"] != d[
         "coordinator"] and sum(p["committed_offset"] for p in g["partitions"]) == 300 else None)(
         describe_group(",".join(n.address for n in cluster.alive()), "settle")), timeout=60)
     assert d2
+    print("     coordinator %s killed; node %s serves the group's commits %.1f s later"
+          % (d["coordinator"], d2["coordinator"], time.time() - killed_at), flush=True)
     r = cli(["-b", ",".join(n.address for n in cluster.alive()), "consume", "pay", "-g", "settle", "-n", "600",
              "-f", "%k\n"] + CONSUMER_X, timeout=90)
     rest = r.stdout.split()
