@@ -23,10 +23,20 @@ _children = []
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago, chosen below the
+    kernel's ephemeral range (32768 and up by default) so that outgoing
+    connections made while a node is down cannot take its port before it
+    restarts on it."""
+    import random
+    for _ in range(500):
+        port = random.randint(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port between 20000 and 32000")
 
 
 class Node:
@@ -66,7 +76,7 @@ class Node:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("runneld exited with %s; log:\n%s" % (self.proc.returncode, self.log()))
-            r = cli(["-b", self.address, "topic", "list"], check=False, timeout=5)
+            r = cli(["-b", self.address, "topic", "list"], check=False, timeout=max(5.0, deadline - time.time()))
             if r.returncode == 0:
                 return
             last = r.stderr

@@ -102,7 +102,7 @@ def test_config_file_env_and_flags(workdir):
     rtest._children.append(p)
     addr = "127.0.0.1:%d" % port_flag
     deadline = time.time() + 20
-    while cli(["-b", addr, "topic", "list"], check=False, timeout=5).returncode != 0:
+    while cli(["-b", addr, "topic", "list"], check=False, timeout=max(5.0, deadline - time.time())).returncode != 0:
         assert time.time() < deadline and p.poll() is None, "node did not come up on the flag's port"
         time.sleep(0.1)
     cli(["-b", addr, "topic", "create", "defaults"])
@@ -115,7 +115,7 @@ def test_config_file_env_and_flags(workdir):
     rtest._children.append(p)
     addr = "127.0.0.1:%d" % port_env
     deadline = time.time() + 20
-    while cli(["-b", addr, "topic", "list"], check=False, timeout=5).returncode != 0:
+    while cli(["-b", addr, "topic", "list"], check=False, timeout=max(5.0, deadline - time.time())).returncode != 0:
         assert time.time() < deadline and p.poll() is None, "node did not come up on the environment's port"
         time.sleep(0.1)
     assert "defaults" in cli(["-b", addr, "topic", "list"]).stdout.split()
@@ -150,7 +150,7 @@ def test_default_start_in_working_directory(workdir):
     p = subprocess.Popen([os.path.abspath(rtest.RUNNELD)], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     rtest._children.append(p)
     deadline = time.time() + 20
-    while cli(["topic", "list"], check=False, timeout=5).returncode != 0:
+    while cli(["topic", "list"], check=False, timeout=max(5.0, deadline - time.time())).returncode != 0:
         assert time.time() < deadline and p.poll() is None, "default node did not come up"
         time.sleep(0.1)
     cli(["topic", "create", "hello"])

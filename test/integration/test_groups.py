@@ -90,6 +90,8 @@ def test_partitions_split_and_move_when_a_consumer_dies(workdir):
     b = node.address
     cli(["-b", b, "topic", "create", "orders", "-p", "6"])
     consumers = [Consumer(b, "orders", "billing") for _ in range(3)]
+    wait_until("three stable members", lambda: (lambda g: g if g and g.get("state") == "Stable" and len(
+        g.get("members", [])) == 3 else None)(describe_group(b, "billing")))
     produce(b, "orders", 0, 3000)
     wait_until("3000 records consumed", lambda: len(consumed_keys(consumers)) == 3000 or None)
 

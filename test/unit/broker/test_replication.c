@@ -29,7 +29,7 @@ extern char **environ;
 #define READ_TIMEOUT_MS 20000
 /* Small lag and session bounds so that ISR changes and fencing happen
  * within a unit test. */
-#define LAG_MS "1500"
+#define LAG_MS "3000"
 #define SESSION_MS "3000"
 #define HEARTBEAT_MS "300"
 /* How long a replication effect (a copy, an ISR change, a failover) may
@@ -47,17 +47,6 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 static int try_connect(int port)
@@ -495,7 +484,7 @@ static int start_cluster(void)
 {
 	snprintf(base_dir, sizeof(base_dir), "%s", harness_tmpdir());
 	for (int i = 1; i <= NODES; i++)
-		ports[i] = free_port();
+		ports[i] = harness_free_port();
 	atexit(kill_all);
 	for (int i = 1; i <= NODES; i++) {
 		pids[i] = spawn_node(i);
