@@ -1,6 +1,7 @@
 /* test_coord.c: the group coordinator of runneld as a process on loopback, driven with raw frames. */
 #include "common/errors.h"
 #include "common/rn_assert.h"
+#include "test/unit/broker/frame_io.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
 #include "wire/codec.h"
@@ -113,32 +114,6 @@ static int conn_open(void)
 /* ------------------------------------------------------------- framing */
 
 static int32_t next_correlation = 1;
-
-static int read_full(int fd, uint8_t *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static Runnel__Response *recv_response(int fd)
-{
-	uint8_t prefix[4];
-	if (read_full(fd, prefix, 4) != 0)
-		return NULL;
-	uint32_t len = be_get32(prefix);
-	uint8_t *body = malloc(len ? len : 1);
-	Runnel__Response *resp = NULL;
-	if (read_full(fd, body, len) == 0)
-		wire_response_decode(body, len, &resp);
-	free(body);
-	return resp;
-}
 
 /* Sends a request whose body the caller set (case = api_key + 100) and
  * returns the response, or NULL. */

@@ -2,6 +2,7 @@
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/rn_assert.h"
+#include "test/unit/broker/frame_io.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
 #include "wire/codec.h"
@@ -126,42 +127,6 @@ static int conn_open(void)
 }
 
 static int32_t next_correlation = 1;
-
-static void send_request(int fd, Runnel__Request *req)
-{
-	size_t n = wire_frame_size(&req->base);
-	uint8_t *buf = malloc(n);
-	wire_frame_pack(&req->base, buf);
-	RN_ASSERT(write(fd, buf, n) == (ssize_t)n);
-	free(buf);
-}
-
-static int read_full(int fd, uint8_t *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-/* Reads one response frame; NULL on EOF or timeout. */
-static Runnel__Response *recv_response(int fd)
-{
-	uint8_t prefix[4];
-	if (read_full(fd, prefix, 4) != 0)
-		return NULL;
-	uint32_t len = be_get32(prefix);
-	uint8_t *body = malloc(len ? len : 1);
-	Runnel__Response *resp = NULL;
-	if (read_full(fd, body, len) == 0)
-		wire_response_decode(body, len, &resp);
-	free(body);
-	return resp;
-}
 
 /* True when the peer closed (read returns 0) within the wait. */
 static int peer_closed(int fd)
