@@ -54,7 +54,9 @@ def test_leader_kill_elects_new_leader(workdir):
         # new leader accepts changes.
         for n in cluster.alive():
             wait_until("node %d to list the old topic" % n.node_id, lambda: "before" in topics_via(n))
-        create(cluster, "after-%d" % round_, partitions=2)
+        # Two replicas: whether the dead broker is fenced yet (and so not
+        # eligible for placement) depends on how long the election took.
+        create(cluster, "after-%d" % round_, partitions=2, replicas=2)
         victim.start(wait=False)
         cluster.wait_healthy(60)
         wait_until("restarted node to see the new topic",
