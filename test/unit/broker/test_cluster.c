@@ -1,6 +1,7 @@
 /* test_cluster.c: three runneld processes on loopback: controlled shutdown, waiters woken by a leadership change, peers named by host name. */
 #include "common/errors.h"
 #include "common/rn_assert.h"
+#include "common/clock.h"
 #include "test/unit/broker/frame_io.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
@@ -58,13 +59,6 @@ static int log_has(int id, const char *needle)
 	return found;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int try_connect(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -107,8 +101,8 @@ static pid_t spawn_node(int id)
 static int wait_exit(pid_t pid, int64_t wait_ms)
 {
 	int status = 0;
-	int64_t deadline = now_ms() + wait_ms;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + wait_ms;
+	while (rn_mono_ms() < deadline) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		usleep(5000);
@@ -223,8 +217,8 @@ static int brokers_alive(int id, const int *want, int count)
 static int create_topic(const char *name, int partitions)
 {
 	int rc = -1;
-	int64_t deadline = now_ms() + FORM_MS;
-	for (int id = 1; rc != 0 && now_ms() < deadline; id = id % NODES + 1) {
+	int64_t deadline = rn_mono_ms() + FORM_MS;
+	for (int id = 1; rc != 0 && rn_mono_ms() < deadline; id = id % NODES + 1) {
 		int fd = try_connect(ports[id]);
 		if (fd < 0)
 			continue;
@@ -297,8 +291,8 @@ static int start_cluster(void)
 			return -1;
 	}
 	const int all[NODES] = {1, 2, 3};
-	int64_t deadline = now_ms() + FORM_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + FORM_MS;
+	while (rn_mono_ms() < deadline) {
 		if (brokers_alive(1, all, NODES) && brokers_alive(2, all, NODES) &&
 		    brokers_alive(3, all, NODES))
 			return 0;
@@ -348,8 +342,8 @@ TEST(controlled_shutdown_moves_leaders_and_wakes_parked_fetches)
 	 * It must have applied the topic and lead a partition of it. */
 	int victim = 0;
 	int32_t part = -1;
-	int64_t deadline = now_ms() + FORM_MS;
-	while (now_ms() < deadline && part < 0) {
+	int64_t deadline = rn_mono_ms() + FORM_MS;
+	while (rn_mono_ms() < deadline && part < 0) {
 		victim = controller_and_partition(1, "moving", &part);
 		int32_t own = -1;
 		if (victim && controller_and_partition(victim, "moving", &own) != victim)
@@ -366,7 +360,7 @@ TEST(controlled_shutdown_moves_leaders_and_wakes_parked_fetches)
 	park_fetch(fd, "moving", part, 4242);
 	usleep(200000);
 
-	int64_t start = now_ms();
+	int64_t start = rn_mono_ms();
 	kill(pids[victim], SIGTERM);
 	/* The leadership moves before the node goes: the parked fetch is
 	 * answered with NOT_LEADER_OR_FOLLOWER, not by its timeout and not by
@@ -377,7 +371,7 @@ TEST(controlled_shutdown_moves_leaders_and_wakes_parked_fetches)
 	CHECK_EQ_INT(resp->body_case, RUNNEL__RESPONSE__BODY_FETCH);
 	CHECK_EQ_INT(resp->fetch->topics[0]->partitions[0]->error_code,
 		     -RN_E_NOT_LEADER_OR_FOLLOWER);
-	CHECK(now_ms() - start < CONTROLLED_STOP_MS);
+	CHECK(rn_mono_ms() - start < CONTROLLED_STOP_MS);
 	runnel__response__free_unpacked(resp, NULL);
 	close(fd);
 
@@ -387,9 +381,9 @@ TEST(controlled_shutdown_moves_leaders_and_wakes_parked_fetches)
 	CHECK_EQ_INT(wait_exit(pids[victim], 10000), 0);
 	pids[victim] = -1;
 	CHECK(log_has(victim, "controlled shutdown complete"));
-	CHECK(now_ms() - start < CONTROLLED_STOP_MS);
+	CHECK(rn_mono_ms() - start < CONTROLLED_STOP_MS);
 	int moved = 0;
-	while (!moved && now_ms() - start < CONTROLLED_STOP_MS) {
+	while (!moved && rn_mono_ms() - start < CONTROLLED_STOP_MS) {
 		moved = moved_away(survivor, victim, "moving");
 		if (!moved)
 			usleep(50000);
@@ -399,20 +393,20 @@ TEST(controlled_shutdown_moves_leaders_and_wakes_parked_fetches)
 	/* The second node hands over to the third (two voters still make a
 	 * quorum); the last one has nobody to hand over to and stops at once. */
 	int second = survivor, last = 6 - victim - survivor;
-	start = now_ms();
+	start = rn_mono_ms();
 	kill(pids[second], SIGTERM);
 	CHECK_EQ_INT(wait_exit(pids[second], 10000), 0);
 	pids[second] = -1;
 	CHECK(log_has(second, "controlled shutdown complete"));
-	CHECK(now_ms() - start < CONTROLLED_STOP_MS);
+	CHECK(rn_mono_ms() - start < CONTROLLED_STOP_MS);
 	/* The last node stops at once only once it knows the second is gone. */
-	for (int64_t until = now_ms() + 10000; now_ms() < until && !moved_away(last, second, "moving");)
+	for (int64_t until = rn_mono_ms() + 10000; rn_mono_ms() < until && !moved_away(last, second, "moving");)
 		usleep(50000);
-	start = now_ms();
+	start = rn_mono_ms();
 	kill(pids[last], SIGTERM);
 	CHECK_EQ_INT(wait_exit(pids[last], 10000), 0);
 	pids[last] = -1;
-	CHECK(now_ms() - start < PROMPT_STOP_MS);
+	CHECK(rn_mono_ms() - start < PROMPT_STOP_MS);
 	test_finished = 1;
 }
 
@@ -426,8 +420,8 @@ TEST(an_unanswered_controlled_shutdown_stops_after_its_bound)
 	}
 	const int all[NODES] = {1, 2, 3};
 	int formed = 0;
-	int64_t deadline = now_ms() + FORM_MS;
-	while (!formed && now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + FORM_MS;
+	while (!formed && rn_mono_ms() < deadline) {
 		formed = brokers_alive(1, all, NODES) && brokers_alive(2, all, NODES) &&
 			 brokers_alive(3, all, NODES);
 		if (!formed)
@@ -437,10 +431,10 @@ TEST(an_unanswered_controlled_shutdown_stops_after_its_bound)
 	/* Two nodes stop answering: no quorum, no controller to confirm. */
 	kill(pids[2], SIGSTOP);
 	kill(pids[3], SIGSTOP);
-	int64_t start = now_ms();
+	int64_t start = rn_mono_ms();
 	kill(pids[1], SIGTERM);
 	int code = wait_exit(pids[1], 10000);
-	int64_t took = now_ms() - start;
+	int64_t took = rn_mono_ms() - start;
 	pids[1] = -1;
 	kill(pids[2], SIGCONT);
 	kill(pids[3], SIGCONT);
@@ -449,13 +443,13 @@ TEST(an_unanswered_controlled_shutdown_stops_after_its_bound)
 	CHECK(took >= SHUTDOWN_BOUND_MS - 200);
 	CHECK(took < SHUTDOWN_BOUND_MS + 2000);
 	/* A second signal during the wait stops at once. */
-	start = now_ms();
+	start = rn_mono_ms();
 	kill(pids[2], SIGTERM);
 	usleep(100000);
 	kill(pids[2], SIGTERM);
 	CHECK_EQ_INT(wait_exit(pids[2], 10000), 0);
 	pids[2] = -1;
-	CHECK(now_ms() - start < PROMPT_STOP_MS);
+	CHECK(rn_mono_ms() - start < PROMPT_STOP_MS);
 	test_finished = 1;
 }
 

@@ -1,6 +1,7 @@
 /* test_coord.c: the group coordinator of runneld as a process on loopback, driven with raw frames. */
 #include "common/errors.h"
 #include "common/rn_assert.h"
+#include "common/clock.h"
 #include "test/unit/broker/frame_io.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
@@ -26,13 +27,6 @@ extern char **environ;
 static pid_t node_pid = -1;
 static int node_port;
 static char node_dir[600];
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int try_connect(void)
 {
@@ -96,7 +90,7 @@ static int ensure_node(void)
 	node_pid = spawn_node();
 	if (node_pid < 0)
 		return -1;
-	for (int64_t deadline = now_ms() + WAIT_MS; now_ms() < deadline; usleep(20000)) {
+	for (int64_t deadline = rn_mono_ms() + WAIT_MS; rn_mono_ms() < deadline; usleep(20000)) {
 		int fd = try_connect();
 		if (fd >= 0) {
 			close(fd);
@@ -171,7 +165,7 @@ static int wait_coordinator(int fd, const char *group)
 {
 	int32_t node_id = -1, port = 0;
 	int rc = -1;
-	for (int64_t deadline = now_ms() + WAIT_MS; now_ms() < deadline; usleep(50000)) {
+	for (int64_t deadline = rn_mono_ms() + WAIT_MS; rn_mono_ms() < deadline; usleep(50000)) {
 		rc = find_coordinator(fd, group, &node_id, &port);
 		if (rc != 15)
 			break;
@@ -525,7 +519,7 @@ TEST(coord_offsets_survive_kill)
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(wait_coordinator(fd, "g-durable"), 0);
 	int64_t got = -1000;
-	for (int64_t deadline = now_ms() + WAIT_MS; now_ms() < deadline; usleep(50000)) {
+	for (int64_t deadline = rn_mono_ms() + WAIT_MS; rn_mono_ms() < deadline; usleep(50000)) {
 		got = fetch_offset(fd, "g-durable");
 		/* NOT_COORDINATOR until the partition has a leader again,
 		 * COORDINATOR_LOAD_IN_PROGRESS while it replays. */

@@ -2,6 +2,7 @@
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/rn_assert.h"
+#include "common/clock.h"
 #include "test/unit/broker/frame_io.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
@@ -28,13 +29,6 @@ extern char **environ;
 static pid_t node_pid = -1;
 static int node_port;
 static char node_dir[600];
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int try_connect(int port)
 {
@@ -76,8 +70,8 @@ static pid_t spawn_node(const char *dir, int port, char *const *extra, int extra
 static int wait_exit(pid_t pid)
 {
 	int status = 0;
-	int64_t deadline = now_ms() + WAIT_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + WAIT_MS;
+	while (rn_mono_ms() < deadline) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		usleep(10000);
@@ -109,8 +103,8 @@ static int ensure_node(void)
 	node_pid = spawn_node(node_dir, node_port, NULL, 0);
 	if (node_pid < 0)
 		return -1;
-	int64_t deadline = now_ms() + WAIT_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + WAIT_MS;
+	while (rn_mono_ms() < deadline) {
 		int fd = try_connect(node_port);
 		if (fd >= 0) {
 			close(fd);
@@ -475,7 +469,7 @@ TEST(pipelined_responses_keep_request_order)
 	CHECK_EQ_INT(create_topic(fd, "pipe", 1, NULL, NULL), 0);
 	/* A long poll that finds nothing, then a request answered at once:
 	 * the second answer must wait for the first. */
-	int64_t start = now_ms();
+	int64_t start = rn_mono_ms();
 	fetch_send(fd, "pipe", 0, 0, 1, 300, 1000);
 	Runnel__Request *req = request_new(RUNNEL__API_KEY__API_API_VERSIONS);
 	static Runnel__ApiVersionsRequest av = RUNNEL__API_VERSIONS_REQUEST__INIT;
@@ -489,7 +483,7 @@ TEST(pipelined_responses_keep_request_order)
 	CHECK(first && second);
 	CHECK_EQ_INT(first->correlation_id, 1000);
 	CHECK_EQ_INT(second->correlation_id, 1001);
-	CHECK(now_ms() - start >= 250);
+	CHECK(rn_mono_ms() - start >= 250);
 	CHECK_EQ_INT(fetch_part(first)->records.len, 0);
 	runnel__response__free_unpacked(first, NULL);
 	runnel__response__free_unpacked(second, NULL);
@@ -505,7 +499,7 @@ TEST(backpressure_keeps_every_answer_in_order)
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(create_topic(fd, "bp", 1, NULL, NULL), 0);
 	enum { count = RN_MAX_INFLIGHT_PER_CONN + 50 };
-	int64_t start = now_ms();
+	int64_t start = rn_mono_ms();
 	for (int i = 0; i < count; i++)
 		fetch_send(fd, "bp", 0, 0, 1, 150, 5000 + i);
 	for (int i = 0; i < count; i++) {
@@ -515,7 +509,7 @@ TEST(backpressure_keeps_every_answer_in_order)
 		runnel__response__free_unpacked(resp, NULL);
 	}
 	/* Two waves of long polls: the ones past the limit waited for the first. */
-	CHECK(now_ms() - start >= 280);
+	CHECK(rn_mono_ms() - start >= 280);
 	close(fd);
 }
 
@@ -525,7 +519,7 @@ TEST(long_poll_wakes_on_produce)
 	int producer = conn_open();
 	CHECK(consumer >= 0 && producer >= 0);
 	CHECK_EQ_INT(create_topic(producer, "poll", 1, NULL, NULL), 0);
-	int64_t start = now_ms();
+	int64_t start = rn_mono_ms();
 	fetch_send(consumer, "poll", 0, 0, 1, 8000, 42);
 	usleep(100000);
 	static uint8_t batch[4096];
@@ -535,7 +529,7 @@ TEST(long_poll_wakes_on_produce)
 	runnel__response__free_unpacked(resp, NULL);
 	resp = recv_response(consumer);
 	CHECK(fetch_part(resp) != NULL);
-	CHECK(now_ms() - start < 4000);
+	CHECK(rn_mono_ms() - start < 4000);
 	CHECK_OK(check_records(&fetch_part(resp)->records, 0, 1, "p"));
 	runnel__response__free_unpacked(resp, NULL);
 	close(consumer);
@@ -655,10 +649,10 @@ TEST(restart_keeps_topics_and_records)
 	pid_t pid = node_pid;
 	/* A single node is its only broker: its controlled shutdown has nobody
 	 * to hand over to, so it stops promptly. */
-	int64_t stop_start = now_ms();
+	int64_t stop_start = rn_mono_ms();
 	kill(pid, SIGTERM);
 	CHECK_EQ_INT(wait_exit(pid), 0);
-	CHECK(now_ms() - stop_start < 4000);
+	CHECK(rn_mono_ms() - stop_start < 4000);
 	node_pid = -1;
 	fd = conn_open();
 	CHECK(fd >= 0);

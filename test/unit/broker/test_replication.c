@@ -2,6 +2,7 @@
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/rn_assert.h"
+#include "common/clock.h"
 #include "test/unit/broker/frame_io.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
@@ -42,13 +43,6 @@ static int ports[NODES + 1];
 static char base_dir[600];
 static int test_finished;
 static int32_t next_correlation = 1;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int try_connect(int port)
 {
@@ -198,9 +192,9 @@ static int in_isr(const struct pview *v, int id)
  * active controller and waits until every node leads or follows it. */
 static int create_topic(const char *name, const char *min_isr)
 {
-	int64_t deadline = now_ms() + FORM_MS;
+	int64_t deadline = rn_mono_ms() + FORM_MS;
 	int rc = -1;
-	for (int id = 1; rc != 0 && now_ms() < deadline; id = id % NODES + 1) {
+	for (int id = 1; rc != 0 && rn_mono_ms() < deadline; id = id % NODES + 1) {
 		Runnel__ConfigEntry ce = RUNNEL__CONFIG_ENTRY__INIT;
 		Runnel__ConfigEntry *cep = &ce;
 		ce.name = "min.insync.replicas";
@@ -227,7 +221,7 @@ static int create_topic(const char *name, const char *min_isr)
 	}
 	struct pview v;
 	for (int id = 1; rc == 0 && id <= NODES; id++)
-		while (partition_view(id, name, 0, &v) != 0 && now_ms() < deadline)
+		while (partition_view(id, name, 0, &v) != 0 && rn_mono_ms() < deadline)
 			usleep(50000);
 	return rc;
 }
@@ -366,14 +360,14 @@ static int count_prefix(const struct fetched *f, const char *prefix)
  * node `like` returns (the leader's committed log). */
 static int same_log_soon(int id, int like, const char *topic)
 {
-	int64_t deadline = now_ms() + SETTLE_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + SETTLE_MS;
+	while (rn_mono_ms() < deadline) {
 		struct fetched a, b;
 		fetch_all(like, topic, &a);
 		fetch_all(id, topic, &b);
 		int same = a.error == 0 && b.error == 0 && a.len > 0 && a.len == b.len &&
 			   memcmp(a.data, b.data, a.len) == 0 && a.hw == b.hw;
-		if (!same && now_ms() + 200 > deadline)
+		if (!same && rn_mono_ms() + 200 > deadline)
 			fprintf(stderr, "  node %d: error %d, %zu bytes, hw %lld; node %d: error %d, "
 					"%zu bytes, hw %lld\n",
 				like, a.error, a.len, (long long)a.hw, id, b.error, b.len,
@@ -391,8 +385,8 @@ static int same_log_soon(int id, int like, const char *topic)
  * without (want 0) node id, and a leader; fills v. */
 static int isr_soon(int from, const char *topic, int id, int want, struct pview *v)
 {
-	int64_t deadline = now_ms() + SETTLE_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + SETTLE_MS;
+	while (rn_mono_ms() < deadline) {
 		if (partition_view(from, topic, 0, v) == 0 && v->leader > 0 && in_isr(v, id) == want)
 			return 1;
 		usleep(100000);
@@ -457,8 +451,8 @@ static int start_cluster(void)
 		if (pids[i] < 0)
 			return -1;
 	}
-	int64_t deadline = now_ms() + FORM_MS;
-	while (now_ms() < deadline) {
+	int64_t deadline = rn_mono_ms() + FORM_MS;
+	while (rn_mono_ms() < deadline) {
 		if (all_unfenced())
 			return 0;
 		usleep(100000);
@@ -564,9 +558,9 @@ TEST(a_deposed_leader_truncates_what_the_new_leader_never_had)
 	kill(pids[a], SIGCONT);
 	kill(pids[b], SIGCONT);
 	/* The others fence it and elect a new leader from the ISR. */
-	int64_t deadline = now_ms() + SETTLE_MS;
+	int64_t deadline = rn_mono_ms() + SETTLE_MS;
 	int moved = 0;
-	while (!moved && now_ms() < deadline) {
+	while (!moved && rn_mono_ms() < deadline) {
 		moved = partition_view(a, "deposed", 0, &v) == 0 && v.leader > 0 && v.leader != old &&
 			v.epoch > old_epoch;
 		if (!moved)
@@ -592,9 +586,9 @@ TEST(a_deposed_leader_truncates_what_the_new_leader_never_had)
 	/* The old leader is the preferred replica (the first one): an election
 	 * gives the leadership back to it, and a second one is not needed. */
 	CHECK_EQ_INT(elect("deposed"), 0);
-	deadline = now_ms() + SETTLE_MS;
+	deadline = rn_mono_ms() + SETTLE_MS;
 	int back = 0;
-	while (!back && now_ms() < deadline) {
+	while (!back && rn_mono_ms() < deadline) {
 		back = partition_view(old, "deposed", 0, &v) == 0 && v.leader == old;
 		if (!back)
 			usleep(100000);
