@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clients/cli.h"
+#include "clients/cli_perf.h"
 
 static const char usage_text[] =
 	"usage: runnel [-b HOST:PORT[,HOST:PORT...]] COMMAND ...\n"
@@ -24,6 +25,10 @@ static const char usage_text[] =
 	"  group delete GROUP\n"
 	"  cluster status [--format text|json]\n"
 	"  cluster elect-leaders [--topic NAME [--partition N]] [--format text|json]\n"
+	"  perf produce TOPIC --records N --record-size BYTES [--acks 0|1|all]\n"
+	"                [--batch-size BYTES] [--linger-ms MS] [--throughput R] [-X KEY=VALUE]...\n"
+	"  perf consume TOPIC --records N [--timeout-ms MS]\n"
+	"  perf e2e TOPIC --records N --throughput R [--record-size BYTES] [--acks 0|1|all]\n"
 	"\n"
 	"options:\n"
 	"  -b, --bootstrap LIST  nodes to ask first (default: $" CLI_BOOTSTRAP_ENV
@@ -78,6 +83,8 @@ int main(int argc, char **argv)
 		return cli_group_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "cluster") == 0)
 		return cli_cluster_main(&g, sub_argc, sub_argv);
+	if (strcmp(cmd, "perf") == 0)
+		return cli_perf_main(&g, sub_argc, sub_argv);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		return CLI_EXIT_OK;
