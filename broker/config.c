@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@ enum setting_type {
 	SET_LEVEL,  /* debug, info, warn, error */
 	SET_ID,     /* [A-Za-z0-9._-], at most max characters; may be empty */
 	SET_BOOL,   /* true or false, stored as int64 1 or 0 */
+	SET_LISTENERS,  /* NAME://HOST:PORT,... into listeners_text */
+	SET_ADVERTISED, /* NAME://HOST:PORT,... into advertised_text */
+	SET_LISTENER_NAME, /* one listener name */
 };
 
 struct setting {
@@ -47,9 +51,23 @@ static const struct setting settings[] = {
 	{"roles", SET_ROLES, "broker,controller", FIELD(roles), 0, 0,
 	 "Roles this node plays: broker (serves topics), controller (votes on metadata), or both."},
 	{"listen", SET_ADDR, "127.0.0.1:9092", FIELD(listen), 0, 0,
-	 "Address the node accepts client connections on."},
+	 "Address the node accepts connections on: its one listener, named PLAINTEXT. Not with "
+	 "listeners."},
 	{"advertise", SET_ADDR, "(listen)", FIELD(advertise), 0, 0,
-	 "Address other nodes and clients are told to use to reach this node."},
+	 "Address other nodes and clients are told to use to reach the listen address. Not with "
+	 "listeners."},
+	{"listeners", SET_LISTENERS, "(PLAINTEXT://listen)", FIELD(listeners_text), 0, 0,
+	 "Listeners as NAME://HOST:PORT,... (NAME of A-Z, 0-9 and _; at most 8), each bound on "
+	 "its own address. A client is given the addresses of the listener its connection "
+	 "arrived on."},
+	{"advertised.listeners", SET_ADVERTISED, "(listeners)", FIELD(advertised_text), 0, 0,
+	 "Addresses announced for listeners, as NAME://HOST:PORT,...; each NAME must be in "
+	 "listeners. A listener not named here announces its bind address, which must then not "
+	 "be a wildcard (0.0.0.0, ::)."},
+	{"inter.node.listener.name", SET_LISTENER_NAME, "(the first listener)",
+	 FIELD(inter_node_listener_name), 0, 0,
+	 "The listener other nodes use: replication, registration, forwarded controller requests. "
+	 "The voters' addresses are the controllers' addresses on it."},
 	{"voters", SET_VOTERS, "(node.id@advertise)", FIELD(voters), 0, 0,
 	 "Controller quorum voters as ID@HOST:PORT,... The same list on every node."},
 	{"data.dir", SET_PATH, "./runnel-data", FIELD(data_dir), 0, 0,
@@ -284,6 +302,81 @@ static int parse_id(const char *text, size_t max, char *out)
 	return RN_OK;
 }
 
+/* Checks a listener name: 1 to CONFIG_MAX_LISTENER_NAME_LEN characters of
+ * A-Z, 0-9 and _ (n characters of text, which need not end there). */
+static bool listener_name_ok(const char *text, size_t n)
+{
+	if (n == 0 || n > CONFIG_MAX_LISTENER_NAME_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(text[i] >= 'A' && text[i] <= 'Z') && !isdigit((unsigned char)text[i]) &&
+		    text[i] != '_')
+			return false;
+	return true;
+}
+
+/* Parses one "NAME://HOST:PORT".  Returns 0, or RN_E_INVAL with *why set. */
+static int parse_endpoint(const char *item, struct config_endpoint *out, const char **why)
+{
+	const char *sep = strstr(item, "://");
+	if (!sep) {
+		*why = "expected NAME://HOST:PORT";
+		return RN_E_INVAL;
+	}
+	size_t name_len = (size_t)(sep - item);
+	if (!listener_name_ok(item, name_len)) {
+		*why = "a listener name is 1 to 32 characters of A-Z, 0-9 and _";
+		return RN_E_INVAL;
+	}
+	if (config_parse_addr(sep + 3, &out->addr) != RN_OK) {
+		*why = "expected NAME://HOST:PORT with a port from 1 to 65535";
+		return RN_E_INVAL;
+	}
+	memcpy(out->name, item, name_len);
+	out->name[name_len] = '\0';
+	return RN_OK;
+}
+
+/* Parses "NAME://HOST:PORT,..." (1 to CONFIG_MAX_LISTENERS distinct names)
+ * into out; out and *count change only on success.  RN_E_INVAL with *why
+ * set otherwise. */
+static int parse_endpoints(const char *text, struct config_endpoint *out, uint32_t *count,
+			   const char **why)
+{
+	struct config_endpoint eps[CONFIG_MAX_LISTENERS];
+	char item[CONFIG_MAX_LISTENER_NAME_LEN + RN_MAX_ADDRESS_LEN + 16];
+	uint32_t n = 0;
+	const char *p = text;
+	*why = "expected NAME://HOST:PORT,...";
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= sizeof(item))
+			return RN_E_INVAL;
+		if (n >= CONFIG_MAX_LISTENERS) {
+			*why = "at most 8 listeners";
+			return RN_E_INVAL;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (parse_endpoint(item, &eps[n], why) != RN_OK)
+			return RN_E_INVAL;
+		for (uint32_t i = 0; i < n; i++)
+			if (strcmp(eps[i].name, eps[n].name) == 0) {
+				*why = "a listener name appears twice";
+				return RN_E_INVAL;
+			}
+		n++;
+		p += len;
+		if (*p == ',' && *++p == '\0')
+			return RN_E_INVAL;
+	}
+	if (n == 0)
+		return RN_E_INVAL;
+	memcpy(out, eps, n * sizeof(eps[0]));
+	*count = n;
+	return RN_OK;
+}
+
 static const char *type_hint(enum setting_type type)
 {
 	switch (type) {
@@ -305,13 +398,22 @@ static const char *type_hint(enum setting_type type)
 		return "letters, digits, '.', '_' and '-' (cluster.id at most 39, rack at most 64)";
 	case SET_BOOL:
 		return "true or false";
+	case SET_LISTENERS:
+	case SET_ADVERTISED:
+		return "NAME://HOST:PORT,...";
+	case SET_LISTENER_NAME:
+		return "a listener name (A-Z, 0-9 and _, at most 32)";
 	}
 	return "?";
 }
 
-static int apply_value(struct node_config *cfg, const struct setting *s, const char *value)
+/* Applies value to the setting.  Returns 0 or RN_E_INVAL; *why may then
+ * name the problem more precisely than the setting type's hint. */
+static int apply_value(struct node_config *cfg, const struct setting *s, const char *value,
+		       const char **why)
 {
 	char *field = (char *)cfg + s->offset;
+	*why = NULL;
 	switch (s->type) {
 	case SET_INT:
 	case SET_NEVER: {
@@ -331,6 +433,8 @@ static int apply_value(struct node_config *cfg, const struct setting *s, const c
 		int rc = config_parse_addr(value, (struct config_addr *)(void *)field);
 		if (rc == RN_OK && s->offset == FIELD(advertise))
 			cfg->advertise_given = 1;
+		if (rc == RN_OK && s->offset == FIELD(listen))
+			cfg->listen_given = 1;
 		return rc;
 	}
 	case SET_VOTERS: {
@@ -359,6 +463,23 @@ static int apply_value(struct node_config *cfg, const struct setting *s, const c
 		memcpy(field, &v, sizeof(v));
 		return RN_OK;
 	}
+	case SET_LISTENERS: {
+		int rc = parse_endpoints(value, cfg->listeners_text, &cfg->listeners_parsed, why);
+		if (rc == RN_OK)
+			cfg->listeners_given = 1;
+		return rc;
+	}
+	case SET_ADVERTISED: {
+		int rc = parse_endpoints(value, cfg->advertised_text, &cfg->advertised_parsed, why);
+		if (rc == RN_OK)
+			cfg->advertised_listeners_given = 1;
+		return rc;
+	}
+	case SET_LISTENER_NAME:
+		if (!listener_name_ok(value, strlen(value)))
+			return RN_E_INVAL;
+		strcpy(cfg->inter_node_listener_name, value);
+		return RN_OK;
 	}
 	RN_UNREACHABLE();
 	return RN_E_INVAL;
@@ -372,8 +493,11 @@ int config_set(struct node_config *cfg, const char *name, const char *value, con
 		set_err(err, "unknown setting '%s' (%s); see --help", name, source);
 		return RN_E_INVALID_CONFIG;
 	}
-	if (apply_value(cfg, s, value) != RN_OK) {
-		if (s->type == SET_INT || s->type == SET_NEVER)
+	const char *why = NULL;
+	if (apply_value(cfg, s, value, &why) != RN_OK) {
+		if (why)
+			set_err(err, "bad value '%s' for %s (%s): %s", value, name, source, why);
+		else if (s->type == SET_INT || s->type == SET_NEVER)
 			set_err(err, "bad value '%s' for %s (%s): expected %s from %" PRId64
 				     " to %" PRId64,
 				value, name, source, type_hint(s->type), s->min, s->max);
@@ -398,6 +522,7 @@ void config_defaults(struct node_config *cfg)
 	}
 	cfg->advertise_given = 0;
 	cfg->voters_given = 0;
+	cfg->listen_given = 0;
 	/* The table spells defaults as text for --help; these keep the text and
 	 * the named constants of the other modules in step. */
 	RN_ASSERT(cfg->message_max_bytes == RN_DEFAULT_MAX_MESSAGE_BYTES);
@@ -665,10 +790,143 @@ int config_parse(struct node_config *cfg, int argc, char *const *argv, char *con
 	return config_finish(cfg, err);
 }
 
+int config_host_is_wildcard(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+	       strcmp(host, "0:0:0:0:0:0:0:0") == 0;
+}
+
+const struct config_listener *config_listener_find(const struct node_config *cfg,
+						   const char *name)
+{
+	for (uint32_t i = 0; i < cfg->listener_count; i++)
+		if (strcmp(cfg->listeners[i].name, name) == 0)
+			return &cfg->listeners[i];
+	return NULL;
+}
+
+/* Fills cfg->listeners from listeners, or from listen and advertise (one
+ * listener named CONFIG_DEFAULT_LISTENER_NAME), without advertised
+ * addresses from advertised.listeners yet. */
+static int listeners_from_settings(struct node_config *cfg, char *err)
+{
+	if (cfg->listeners_given && (cfg->listen_given || cfg->advertise_given)) {
+		set_err(err, "%s cannot be combined with listeners: declare every listener in "
+			     "listeners and its announced address in advertised.listeners",
+			cfg->listen_given ? "listen" : "advertise");
+		return RN_E_INVALID_CONFIG;
+	}
+	if (cfg->advertise_given && cfg->advertised_listeners_given) {
+		set_err(err, "advertise cannot be combined with advertised.listeners");
+		return RN_E_INVALID_CONFIG;
+	}
+	memset(cfg->listeners, 0, sizeof(cfg->listeners));
+	if (!cfg->listeners_given) {
+		/* The one-listener form keeps its old meaning: advertise defaults to
+		 * listen even when that is a wildcard. */
+		cfg->listener_count = 1;
+		strcpy(cfg->listeners[0].name, CONFIG_DEFAULT_LISTENER_NAME);
+		cfg->listeners[0].bind = cfg->listen;
+		cfg->listeners[0].advertise = cfg->advertise_given ? cfg->advertise : cfg->listen;
+		return RN_OK;
+	}
+	cfg->listener_count = cfg->listeners_parsed;
+	for (uint32_t i = 0; i < cfg->listener_count; i++) {
+		strcpy(cfg->listeners[i].name, cfg->listeners_text[i].name);
+		cfg->listeners[i].bind = cfg->listeners_text[i].addr;
+		cfg->listeners[i].advertise = cfg->listeners_text[i].addr;
+	}
+	return RN_OK;
+}
+
+/* Applies advertised.listeners and checks what each listener announces. */
+static int advertise_listeners(struct node_config *cfg, char *err)
+{
+	bool named[CONFIG_MAX_LISTENERS] = {false};
+	for (uint32_t i = 0; i < cfg->advertised_parsed && cfg->advertised_listeners_given; i++) {
+		const struct config_endpoint *e = &cfg->advertised_text[i];
+		uint32_t j = 0;
+		while (j < cfg->listener_count && strcmp(cfg->listeners[j].name, e->name) != 0)
+			j++;
+		if (j == cfg->listener_count) {
+			set_err(err, "advertised.listeners names %s, which listeners does not declare",
+				e->name);
+			return RN_E_INVALID_CONFIG;
+		}
+		cfg->listeners[j].advertise = e->addr;
+		named[j] = true;
+	}
+	for (uint32_t i = 0; i < cfg->listener_count && cfg->listeners_given; i++) {
+		const struct config_listener *l = &cfg->listeners[i];
+		if (!named[i] && config_host_is_wildcard(l->bind.host)) {
+			set_err(err, "listener %s binds the wildcard address %s, which no client or "
+				     "node can connect to: give the address to announce in "
+				     "advertised.listeners",
+				l->name, l->bind.host);
+			return RN_E_INVALID_CONFIG;
+		}
+		if (config_host_is_wildcard(l->advertise.host)) {
+			set_err(err, "advertised.listeners gives %s the wildcard address %s, which no "
+				     "client or node can connect to", l->name, l->advertise.host);
+			return RN_E_INVALID_CONFIG;
+		}
+	}
+	return RN_OK;
+}
+
+/* Two listeners on one port of one address (or of every address) could
+ * never both bind. */
+static int check_binds(const struct node_config *cfg, char *err)
+{
+	for (uint32_t i = 0; i < cfg->listener_count; i++)
+		for (uint32_t j = i + 1; j < cfg->listener_count; j++) {
+			const struct config_addr *a = &cfg->listeners[i].bind;
+			const struct config_addr *b = &cfg->listeners[j].bind;
+			if (a->port != b->port)
+				continue;
+			if (strcmp(a->host, b->host) == 0 || config_host_is_wildcard(a->host) ||
+			    config_host_is_wildcard(b->host)) {
+				set_err(err, "listeners %s and %s both bind port %u of %s",
+					cfg->listeners[i].name, cfg->listeners[j].name, a->port,
+					config_host_is_wildcard(a->host) ? b->host : a->host);
+				return RN_E_INVALID_CONFIG;
+			}
+		}
+	return RN_OK;
+}
+
+/* Resolves the listeners and the inter-node one; listen and advertise
+ * become the inter-node listener's addresses. */
+static int resolve_listeners(struct node_config *cfg, char *err)
+{
+	int rc = listeners_from_settings(cfg, err);
+	if (rc == RN_OK)
+		rc = advertise_listeners(cfg, err);
+	if (rc == RN_OK)
+		rc = check_binds(cfg, err);
+	if (rc != RN_OK)
+		return rc;
+	cfg->inter_node = 0;
+	if (cfg->inter_node_listener_name[0]) {
+		const struct config_listener *l =
+			config_listener_find(cfg, cfg->inter_node_listener_name);
+		if (!l) {
+			set_err(err, "inter.node.listener.name %s is not declared in listeners",
+				cfg->inter_node_listener_name);
+			return RN_E_INVALID_CONFIG;
+		}
+		cfg->inter_node = (uint32_t)(l - cfg->listeners);
+	}
+	cfg->listen = cfg->listeners[cfg->inter_node].bind;
+	cfg->advertise = cfg->listeners[cfg->inter_node].advertise;
+	return RN_OK;
+}
+
 int config_finish(struct node_config *cfg, char *err)
 {
-	if (!cfg->advertise_given)
-		cfg->advertise = cfg->listen;
+	int rc = resolve_listeners(cfg, err);
+	if (rc != RN_OK)
+		return rc;
 	if (!cfg->voters_given) {
 		cfg->voter_count = 1;
 		cfg->voters[0].node_id = cfg->node_id;
@@ -758,19 +1016,37 @@ static void format_never(int64_t v, char *out, size_t cap)
 		snprintf(out, cap, "%" PRId64, v);
 }
 
+/* "NAME://bind>advertised,..." with the inter-node listener first, for the
+ * start-up summary (truncated at cap). */
+static void format_listeners(const struct node_config *cfg, char *out, size_t cap)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (uint32_t k = 0; k < cfg->listener_count && used < cap; k++) {
+		uint32_t i = k == 0 ? cfg->inter_node : (k <= cfg->inter_node ? k - 1 : k);
+		const struct config_listener *l = &cfg->listeners[i];
+		int n = snprintf(out + used, cap - used, "%s%s://%s:%u>%s:%u", k ? "," : "", l->name,
+				 l->bind.host, l->bind.port, l->advertise.host, l->advertise.port);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
 void config_summary(const struct node_config *cfg, char *out, size_t cap)
 {
 	char flush_msgs[32], flush_ms[32];
+	char listeners[CONFIG_MAX_LISTENERS * 96];
 	format_never(cfg->log_flush_interval_messages, flush_msgs, sizeof(flush_msgs));
 	format_never(cfg->log_flush_interval_ms, flush_ms, sizeof(flush_ms));
+	format_listeners(cfg, listeners, sizeof(listeners));
 	snprintf(out, cap,
-		 "node.id=%d roles=%s%s%s listen=%s:%u advertise=%s:%u voters=%u data.dir=%s "
+		 "node.id=%d roles=%s%s%s listeners=%s voters=%u data.dir=%s "
 		 "num.partitions=%" PRId64 " default.replication.factor=%" PRId64
 		 " log.flush.interval.messages=%s log.flush.interval.ms=%s%s%s",
 		 cfg->node_id, (cfg->roles & NODE_ROLE_BROKER) ? "broker" : "",
 		 (cfg->roles == (NODE_ROLE_BROKER | NODE_ROLE_CONTROLLER)) ? "," : "",
-		 (cfg->roles & NODE_ROLE_CONTROLLER) ? "controller" : "", cfg->listen.host,
-		 cfg->listen.port, cfg->advertise.host, cfg->advertise.port, cfg->voter_count,
+		 (cfg->roles & NODE_ROLE_CONTROLLER) ? "controller" : "", listeners, cfg->voter_count,
 		 cfg->data_dir, cfg->num_partitions, cfg->default_replication_factor, flush_msgs,
 		 flush_ms, cfg->config_file[0] ? " config=" : "", cfg->config_file);
 }

@@ -48,6 +48,28 @@ struct config_addr {
 	uint16_t port;
 };
 
+/* Listeners a node may declare (each is announced to the controller, which
+ * keeps at most META_MAX_ENDPOINTS per broker), and the longest name. */
+#define CONFIG_MAX_LISTENERS 8u
+#define CONFIG_MAX_LISTENER_NAME_LEN 32u
+/* The name of the one listener that `listen` and `advertise` describe. */
+#define CONFIG_DEFAULT_LISTENER_NAME "PLAINTEXT"
+
+/* A listener as written in listeners or advertised.listeners:
+ * NAME://HOST:PORT. */
+struct config_endpoint {
+	char name[CONFIG_MAX_LISTENER_NAME_LEN + 1];
+	struct config_addr addr;
+};
+
+/* One listener after config_finish: the address it binds and the address
+ * clients and other nodes are told to use for it. */
+struct config_listener {
+	char name[CONFIG_MAX_LISTENER_NAME_LEN + 1];
+	struct config_addr bind;
+	struct config_addr advertise;
+};
+
 struct config_voter {
 	int32_t node_id;
 	struct config_addr addr;
@@ -56,8 +78,21 @@ struct config_voter {
 struct node_config {
 	int32_t node_id;
 	unsigned roles;
+	/* listen and advertise are the inter-node listener's addresses once
+	 * config_finish has run, whichever form configured them. */
 	struct config_addr listen;
 	struct config_addr advertise;
+	/* As parsed from listeners and advertised.listeners. */
+	uint32_t listeners_parsed;
+	struct config_endpoint listeners_text[CONFIG_MAX_LISTENERS];
+	uint32_t advertised_parsed;
+	struct config_endpoint advertised_text[CONFIG_MAX_LISTENERS];
+	char inter_node_listener_name[CONFIG_MAX_LISTENER_NAME_LEN + 1]; /* "" : the first */
+	/* Resolved by config_finish: every listener, in the order given, and
+	 * the index of the one other nodes use. */
+	uint32_t listener_count;
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	uint32_t inter_node;
 	uint32_t voter_count;
 	struct config_voter voters[RN_MAX_NODES];
 	char data_dir[CONFIG_MAX_PATH];
@@ -100,6 +135,9 @@ struct node_config {
 	/* Set when the setting was given, so derived defaults know. */
 	int advertise_given;
 	int voters_given;
+	int listen_given;
+	int listeners_given;
+	int advertised_listeners_given;
 };
 
 /* What main should do after parsing. */
@@ -148,10 +186,14 @@ int config_parse(struct node_config *cfg, int argc, char *const *argv, char *con
 		 enum config_action *action, char *err);
 
 /*
- * Resolves derived defaults (advertise = listen, voters = "<node.id>@<listen>")
- * and checks settings against each other (a controller must be a voter, the
- * heartbeat interval must be shorter than the session timeout).
- * Returns 0 or RN_E_INVALID_CONFIG.
+ * Resolves derived defaults (the listeners from listen and advertise when
+ * listeners is not set, each listener's advertised address, the inter-node
+ * listener, voters = "<node.id>@<inter-node advertised address>") and checks
+ * settings against each other: listen or advertise mixed with listeners, an
+ * advertised or inter-node listener name that listeners does not declare, a
+ * listener that would advertise a wildcard address, two listeners on one
+ * address, a controller that is not a voter, a heartbeat interval not
+ * shorter than the session timeout.  Returns 0 or RN_E_INVALID_CONFIG.
  */
 int config_finish(struct node_config *cfg, char *err);
 
@@ -169,5 +211,13 @@ void config_summary(const struct node_config *cfg, char *out, size_t cap);
 
 /* Parses "HOST:PORT" (port 1..65535; "[v6]:port" accepted).  0 or RN_E_INVAL. */
 int config_parse_addr(const char *text, struct config_addr *out);
+
+/* True when host is a wildcard bind address (0.0.0.0, ::), which names no
+ * node and so can never be advertised. */
+int config_host_is_wildcard(const char *host);
+
+/* The listener named name, NULL when the node declares none by that name. */
+const struct config_listener *config_listener_find(const struct node_config *cfg,
+						   const char *name);
 
 #endif

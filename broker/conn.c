@@ -22,6 +22,7 @@ struct conn {
 	struct bufferevent *bev;
 	struct respq q;
 	char peer[CONN_PEER_LEN];
+	const char *listener; /* name of the listener it arrived on */
 	bool paused;   /* reading stopped by back-pressure */
 	bool closing;  /* close once the queued output is written */
 	bool dead;     /* closed; waiting to be freed */
@@ -287,6 +288,22 @@ static void dispatch_api(struct req *r)
 	}
 }
 
+/* A request forwarded by another node names its client's listener: the
+ * answer is for that listener.  Returns 0 or RN_E_INVALID_REQUEST. */
+static int take_forwarded_listener(struct req *r, const char **why)
+{
+	const char *name = r->msg->header->forwarded_listener;
+	if (!name || !name[0])
+		return RN_OK;
+	if (strnlen(name, CONFIG_MAX_LISTENER_NAME_LEN + 1) > CONFIG_MAX_LISTENER_NAME_LEN) {
+		*why = "forwarded_listener too long";
+		return RN_E_INVALID_REQUEST;
+	}
+	r->listener = name;
+	r->no_forward = true;
+	return RN_OK;
+}
+
 static void dispatch(struct conn *c, Runnel__Request *msg)
 {
 	struct req *r = calloc(1, sizeof(*r));
@@ -301,9 +318,12 @@ static void dispatch(struct conn *c, Runnel__Request *msg)
 	r->correlation_id = msg->header ? msg->header->correlation_id : 0;
 	arena_init(&r->arena);
 	snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+	r->listener = c->listener;
 
 	const char *why = NULL;
 	int rc = wire_request_check(msg, &why);
+	if (rc == RN_OK)
+		rc = take_forwarded_listener(r, &why);
 	/* A produce with acks=0 and a Raft message are never answered, so they
 	 * take no slot. */
 	bool silent = rc == RN_OK && ((msg->body_case == RUNNEL__REQUEST__BODY_PRODUCE &&
@@ -398,7 +418,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_close(c);
 }
 
-int conn_new(struct node *n, int fd, const char *peer, struct conn **out)
+int conn_new(struct node *n, int fd, const char *peer, const char *listener, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -408,6 +428,7 @@ int conn_new(struct node *n, int fd, const char *peer, struct conn **out)
 	c->node = n;
 	respq_init(&c->q);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->listener = listener;
 	evutil_make_socket_nonblocking(fd);
 	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {

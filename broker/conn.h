@@ -48,11 +48,19 @@ struct req {
 	void *wait;              /* the handler's parked state */
 	struct arena arena;      /* response structs */
 	char peer[CONN_PEER_LEN];
+	/* The listener whose addresses the answer gives (listener.h): the one
+	 * the connection arrived on, or for a request another node forwarded,
+	 * the one its client's connection arrived on.  Valid as long as r. */
+	const char *listener;
+	/* Answered on this node, never forwarded (forward.h): another node
+	 * forwarded it here, or forwarding it failed. */
+	bool no_forward;
 };
 
-/* Creates a connection on an accepted socket (owned from now on).
+/* Creates a connection on an accepted socket (owned from now on), which
+ * arrived on the listener named listener (a string that outlives it).
  * Returns 0 or RN_E_NOMEM (the socket is then closed). */
-int conn_new(struct node *n, int fd, const char *peer, struct conn **out);
+int conn_new(struct node *n, int fd, const char *peer, const char *listener, struct conn **out);
 
 /* Closes the connection now: cancels parked requests, drops unsent output.
  * Safe to call more than once; the struct is freed at the end of the turn. */

@@ -2,7 +2,9 @@
 #include "broker/conn.h"
 #include "broker/coord.h"
 #include "broker/ctrl.h"
+#include "broker/forward.h"
 #include "broker/handlers.h"
+#include "broker/listener.h"
 #include "broker/node.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -46,7 +48,7 @@ static void admin_finish(struct admin_wait *aw, int err)
 	if (err == RN_E_NOT_CONTROLLER) {
 		/* Leadership moved while the records waited: say where it went. */
 		why = req_alloc(aw->r, CTRL_WHY_LEN);
-		ctrl_not_controller_why(aw->r->node->ctrl, why);
+		listener_not_controller_why(aw->r->node, aw->r->listener, why);
 	}
 	for (uint32_t i = 0; i < aw->count && err != RN_OK; i++) {
 		if (!aw->proposed[i])
@@ -186,7 +188,7 @@ static int create_one(struct req *r, const Runnel__CreatableTopic *ct, bool vali
 	uint32_t count = 0;
 	/* Only the active controller's image is known to be current. */
 	if (!ctrl_is_active(n->ctrl)) {
-		ctrl_not_controller_why(n->ctrl, why);
+		listener_not_controller_why(n, r->listener, why);
 		return RN_E_NOT_CONTROLLER;
 	}
 	rc = controller_plan_create_topic(ctrl_image(n->ctrl), &ctr, id, random, &recs, &count, why,
@@ -212,6 +214,8 @@ void handle_create_topics(struct req *r)
 		req_fail(r, RN_E_INVALID_REQUEST, "too many topics in one CreateTopics request");
 		return;
 	}
+	if (forward_controller_request(r, cr->timeout_ms, handle_create_topics))
+		return;
 	uint32_t count = (uint32_t)cr->n_topics;
 	struct admin_wait *aw = admin_wait_new(r, count);
 	Runnel__CreateTopicsResponse *body = req_alloc(r, sizeof(*body));
@@ -256,6 +260,8 @@ void handle_delete_topics(struct req *r)
 		req_fail(r, RN_E_INVALID_REQUEST, "too many topics in one DeleteTopics request");
 		return;
 	}
+	if (forward_controller_request(r, dr->timeout_ms, handle_delete_topics))
+		return;
 	struct node *n = r->node;
 	uint32_t count = (uint32_t)dr->n_names;
 	struct admin_wait *aw = admin_wait_new(r, count);
@@ -285,7 +291,7 @@ void handle_delete_topics(struct req *r)
 			snprintf(why, sizeof(why), "%s is internal (committed offsets and groups) "
 						   "and cannot be deleted", dr->names[i]);
 		} else if (!ctrl_is_active(n->ctrl))
-			ctrl_not_controller_why(n->ctrl, why);
+			listener_not_controller_why(n, r->listener, why);
 		else
 			rc = controller_plan_delete_topic(ctrl_image(n->ctrl), dr->names[i], &recs,
 							  &rec_count, why, sizeof(why));

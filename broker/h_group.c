@@ -3,6 +3,7 @@
 #include "broker/coord.h"
 #include "broker/ctrl.h"
 #include "broker/handlers.h"
+#include "broker/listener.h"
 #include "broker/node.h"
 #include "common/errors.h"
 #include "common/rn_assert.h"
@@ -68,9 +69,10 @@ void handle_find_coordinator(struct req *r)
 	const struct meta_broker *b =
 		rc == RN_OK ? meta_image_broker(ctrl_image(r->node->ctrl), leader) : NULL;
 	if (b) {
+		const char *host;
 		body->node_id = b->node_id;
-		body->host = req_strdup(r, b->host);
-		body->port = b->port;
+		listener_broker_address(b, r->listener, &host, &body->port);
+		body->host = req_strdup(r, host);
 	}
 	body->error_code = rn_err_to_wire(rc);
 	body->error_message = error_message(r, rc, why);

@@ -2,6 +2,7 @@
 #include "broker/conn.h"
 #include "broker/ctrl.h"
 #include "broker/handlers.h"
+#include "broker/listener.h"
 #include "broker/node.h"
 #include "broker/partition.h"
 #include "common/errors.h"
@@ -96,6 +97,8 @@ static Runnel__TopicMetadata *topic_meta(struct req *r, const struct meta_image 
 	return tm;
 }
 
+/* Every broker with its address for the request's listener (a broker that
+ * lacks that listener is listed with its inter-node address). */
 static void fill_brokers(struct req *r, Runnel__MetadataResponse *body,
 			 const struct meta_image *img)
 {
@@ -107,12 +110,33 @@ static void fill_brokers(struct req *r, Runnel__MetadataResponse *body,
 		Runnel__BrokerInfo *bi = req_alloc(r, sizeof(*bi));
 		runnel__broker_info__init(bi);
 		bi->node_id = b->node_id;
-		bi->host = (char *)b->host;
-		bi->port = b->port;
+		const char *host;
+		listener_broker_address(b, r->listener, &host, &bi->port);
+		bi->host = (char *)host;
 		bi->fenced = b->fenced;
 		bi->rack = (char *)b->rack;
 		body->brokers[i] = bi;
 	}
+}
+
+/*
+ * The node a client of this listener sends controller requests to: the
+ * active controller when it is a broker with an address on this listener;
+ * otherwise this node, when it is a broker (it forwards them to the active
+ * controller); otherwise the active controller as this node knows it.
+ */
+static int32_t controller_for_client(struct req *r)
+{
+	struct node *n = r->node;
+	int32_t leader = ctrl_leader_id(n->ctrl);
+	if (leader < 0 || leader == n->cfg.node_id)
+		return leader;
+	const struct meta_broker *b = meta_image_broker(ctrl_image(n->ctrl), leader);
+	const char *host;
+	int32_t port;
+	if (b && listener_broker_address(b, r->listener, &host, &port))
+		return leader;
+	return (n->cfg.roles & NODE_ROLE_BROKER) && !r->no_forward ? n->cfg.node_id : leader;
 }
 
 void handle_metadata(struct req *r)
@@ -127,7 +151,7 @@ void handle_metadata(struct req *r)
 	runnel__metadata_response__init(body);
 	fill_brokers(r, body, img);
 	body->cluster_id = (char *)meta_image_cluster_id(img);
-	body->controller_id = ctrl_leader_id(r->node->ctrl);
+	body->controller_id = controller_for_client(r);
 	bool all = mr->n_topics == 0 && mr->all_topics;
 	size_t count = all ? meta_image_topic_count(img) : mr->n_topics;
 	body->n_topics = count;

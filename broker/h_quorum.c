@@ -1,7 +1,9 @@
 /* h_quorum.c: the quorum APIs: RaftMessage, DescribeQuorum, BrokerRegistration, BrokerHeartbeat. */
 #include "broker/conn.h"
 #include "broker/ctrl.h"
+#include "broker/forward.h"
 #include "broker/handlers.h"
+#include "broker/listener.h"
 #include "broker/node.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -74,8 +76,31 @@ static void fill_replicas(struct req *r, const struct raft_status *st,
 	}
 }
 
+/*
+ * A client of r's listener that cannot reach the quorum leader itself (a
+ * dedicated controller on a network it cannot see) gets the leader's own
+ * view through this node, which then has the broker role and is not the
+ * leader.  Everyone else gets this node's view, which names the leader's
+ * address for the listener, as before.
+ */
+static bool quorum_forward_wanted(struct req *r)
+{
+	struct node *n = r->node;
+	int32_t leader = ctrl_leader_id(n->ctrl);
+	const char *host;
+	int32_t port;
+	if (!(n->cfg.roles & NODE_ROLE_BROKER) || r->no_forward || leader < 0 ||
+	    leader == n->cfg.node_id)
+		return false;
+	return !listener_controller_address(n, leader, r->listener, &host, &port);
+}
+
 void handle_describe_quorum(struct req *r)
 {
+	if (quorum_forward_wanted(r) &&
+	    forward_request(r, ctrl_leader_id(r->node->ctrl), FORWARD_QUORUM_TIMEOUT_MS,
+			    handle_describe_quorum, FORWARD_ANSWER_LOCALLY))
+		return;
 	struct ctrl *c = r->node->ctrl;
 	const struct raft_status *st = ctrl_status(c);
 	Runnel__DescribeQuorumResponse *body = req_alloc(r, sizeof(*body));
@@ -90,10 +115,12 @@ void handle_describe_quorum(struct req *r)
 	body->last_index = (int64_t)st->last_index;
 	body->applied_index = (int64_t)meta_image_applied_index(ctrl_image(c));
 	body->snapshot_index = (int64_t)st->snapshot_index;
-	const struct config_addr *a = st->leader ? ctrl_voter_addr(c, (int32_t)st->leader) : NULL;
-	if (a) {
-		body->leader_host = req_strdup(r, a->host);
-		body->leader_port = a->port;
+	const char *host;
+	int32_t port;
+	if (st->leader &&
+	    listener_controller_address(r->node, (int32_t)st->leader, r->listener, &host, &port)) {
+		body->leader_host = req_strdup(r, host);
+		body->leader_port = port;
 	}
 	fill_replicas(r, st, body);
 	Runnel__Response resp = RUNNEL__RESPONSE__INIT;

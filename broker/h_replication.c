@@ -1,7 +1,9 @@
 /* h_replication.c: AlterPartition and ElectLeaders at the active controller: plan, propose, answer once applied. */
 #include "broker/conn.h"
 #include "broker/ctrl.h"
+#include "broker/forward.h"
 #include "broker/handlers.h"
+#include "broker/listener.h"
 #include "broker/node.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -243,7 +245,7 @@ static void elect_finish(struct repl_wait *w, int err)
 		return;
 	char why[CTRL_WHY_LEN] = "";
 	if (err == RN_E_NOT_CONTROLLER)
-		ctrl_not_controller_why(r->node->ctrl, why);
+		listener_not_controller_why(r->node, r->listener, why);
 	/* The elections planned may not have taken effect. */
 	for (size_t t = 0; t < ew->body->n_topics; t++) {
 		Runnel__ElectLeadersTopicResult *tr = ew->body->topics[t];
@@ -335,6 +337,8 @@ void handle_elect_leaders(struct req *r)
 		req_fail(r, RN_E_INVALID_REQUEST, "too many topics in one ElectLeaders request");
 		return;
 	}
+	if (forward_controller_request(r, er->timeout_ms, handle_elect_leaders))
+		return;
 	struct node *n = r->node;
 	struct elect_wait *ew = req_alloc(r, sizeof(*ew));
 	ew->w.r = r;
@@ -348,7 +352,7 @@ void handle_elect_leaders(struct req *r)
 	body->controller_id = ctrl_leader_id(n->ctrl);
 	if (!ctrl_is_active(n->ctrl)) {
 		char why[CTRL_WHY_LEN];
-		ctrl_not_controller_why(n->ctrl, why);
+		listener_not_controller_why(n, r->listener, why);
 		set_error(r, &body->error_code, &body->error_message, RN_E_NOT_CONTROLLER, why);
 		req_respond(r, &ew->w.resp);
 		return;

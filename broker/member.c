@@ -108,14 +108,32 @@ static void local_registered_cb(void *arg, int err)
 	became_registered(m, m->broker_epoch);
 }
 
+/* The listeners to announce, the inter-node one first: its address is the
+ * broker's host:port in the image, which followers and controllers use.
+ * out holds CONFIG_MAX_LISTENERS; returns the count. */
+static uint32_t announced_listeners(const struct node_config *cfg,
+				    const struct config_listener **out)
+{
+	uint32_t n = 0;
+	out[n++] = &cfg->listeners[cfg->inter_node];
+	for (uint32_t i = 0; i < cfg->listener_count; i++)
+		if (i != cfg->inter_node)
+			out[n++] = &cfg->listeners[i];
+	return n;
+}
+
 static void fill_registration(struct member *m, struct controller_registration *reg,
-			      struct meta_endpoint *ep)
+			      struct meta_endpoint *eps)
 {
 	const struct node_config *cfg = &m->node->cfg;
-	memset(ep, 0, sizeof(*ep));
-	snprintf(ep->name, sizeof(ep->name), "%s", MEMBER_LISTENER_NAME);
-	snprintf(ep->host, sizeof(ep->host), "%s", cfg->advertise.host);
-	ep->port = cfg->advertise.port;
+	const struct config_listener *ls[CONFIG_MAX_LISTENERS];
+	uint32_t count = announced_listeners(cfg, ls);
+	for (uint32_t i = 0; i < count; i++) {
+		memset(&eps[i], 0, sizeof(eps[i]));
+		snprintf(eps[i].name, sizeof(eps[i].name), "%s", ls[i]->name);
+		snprintf(eps[i].host, sizeof(eps[i].host), "%s", ls[i]->advertise.host);
+		eps[i].port = ls[i]->advertise.port;
+	}
 	memset(reg, 0, sizeof(*reg));
 	reg->node_id = cfg->node_id;
 	memcpy(reg->incarnation_id, m->incarnation, META_INCARNATION_ID_LEN);
@@ -123,15 +141,15 @@ static void fill_registration(struct member *m, struct controller_registration *
 	reg->host = cfg->advertise.host;
 	reg->port = cfg->advertise.port;
 	reg->rack = cfg->rack;
-	reg->endpoints = ep;
-	reg->endpoint_count = 1;
+	reg->endpoints = eps;
+	reg->endpoint_count = count;
 }
 
 static void register_local(struct member *m)
 {
 	struct controller_registration reg;
-	struct meta_endpoint ep;
-	fill_registration(m, &reg, &ep);
+	struct meta_endpoint eps[CONFIG_MAX_LISTENERS];
+	fill_registration(m, &reg, eps);
 	char why[CTRL_WHY_LEN] = "";
 	uint64_t index = 0;
 	int64_t epoch = 0;
@@ -182,17 +200,23 @@ static void registration_cb(void *arg, int err, const Runnel__Response *resp)
 static void register_remote(struct member *m, struct peer *p)
 {
 	const struct node_config *cfg = &m->node->cfg;
-	Runnel__BrokerEndpoint ep = RUNNEL__BROKER_ENDPOINT__INIT;
-	Runnel__BrokerEndpoint *eps[1] = {&ep};
-	ep.name = MEMBER_LISTENER_NAME;
-	ep.host = (char *)cfg->advertise.host;
-	ep.port = cfg->advertise.port;
+	const struct config_listener *ls[CONFIG_MAX_LISTENERS];
+	uint32_t count = announced_listeners(cfg, ls);
+	Runnel__BrokerEndpoint ep[CONFIG_MAX_LISTENERS];
+	Runnel__BrokerEndpoint *eps[CONFIG_MAX_LISTENERS];
+	for (uint32_t i = 0; i < count; i++) {
+		runnel__broker_endpoint__init(&ep[i]);
+		ep[i].name = (char *)ls[i]->name;
+		ep[i].host = (char *)ls[i]->advertise.host;
+		ep[i].port = ls[i]->advertise.port;
+		eps[i] = &ep[i];
+	}
 	Runnel__BrokerRegistrationRequest body = RUNNEL__BROKER_REGISTRATION_REQUEST__INIT;
 	body.broker_id = cfg->node_id;
 	body.cluster_id = m->node->cluster_id;
 	body.incarnation_id.data = m->incarnation;
 	body.incarnation_id.len = META_INCARNATION_ID_LEN;
-	body.n_listeners = 1;
+	body.n_listeners = count;
 	body.listeners = eps;
 	body.rack = (char *)cfg->rack;
 	Runnel__RequestHeader hdr = RUNNEL__REQUEST_HEADER__INIT;

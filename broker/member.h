@@ -8,7 +8,8 @@
  *
  *   1. Once the node has replayed its metadata and knows the cluster id, it
  *      sends BrokerRegistration (its id, a random incarnation id chosen at
- *      start, its advertised address and rack) to the active controller.
+ *      start, every listener's advertised address, the inter-node one
+ *      first, and its rack) to the active controller.
  *      The controller is the Raft leader this node knows, or else the
  *      voters in turn; a NOT_CONTROLLER answer names the one to try next.
  *      Attempts back off from MEMBER_BACKOFF_MIN_MS to MEMBER_BACKOFF_MAX_MS.
@@ -38,8 +39,6 @@ struct member;
 /* During a controlled shutdown, heartbeats asking to shut down go this often
  * until the controller has fenced the broker. */
 #define MEMBER_SHUTDOWN_POLL_MS 200
-/* Listener name announced for the node's single listener. */
-#define MEMBER_LISTENER_NAME "PLAINTEXT"
 
 /* Creates the member (idle until member_start).  Returns 0 or RN_E_NOMEM. */
 int member_new(struct node *n, struct member **out);

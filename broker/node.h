@@ -151,6 +151,11 @@ struct node {
 	struct conn *conns;
 	uint32_t conn_count;
 	struct conn *dead_conns;
+
+	/* Client requests forwarded to the active controller and not answered
+	 * yet (forward.h), and those answered here because of the bound. */
+	uint32_t forwards_in_flight;
+	uint64_t forwards_refused;
 };
 
 /*

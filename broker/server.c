@@ -27,8 +27,16 @@
 #define SERVER_BIND_RETRY_MS 5000
 #define SERVER_BIND_RETRY_STEP_MS 100
 
-struct server {
+/* One bound listener; accept_cb's argument. */
+struct server_listener {
+	struct node *node;
+	const struct config_listener *cfg; /* in n->cfg, which outlives the server */
 	struct evconnlistener *lev;
+};
+
+struct server {
+	struct server_listener listeners[CONFIG_MAX_LISTENERS];
+	uint32_t count;
 	struct event *retry_ev;
 	uint64_t refused; /* connections closed at the limit, for the log */
 };
@@ -55,7 +63,8 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
 static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
-	struct node *n = arg;
+	struct server_listener *sl = arg;
+	struct node *n = sl->node;
 	(void)lev;
 	(void)socklen;
 	char peer[CONN_PEER_LEN];
@@ -72,7 +81,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct conn *c;
-	if (conn_new(n, fd, peer, &c) != RN_OK)
+	if (conn_new(n, fd, peer, sl->cfg->name, &c) != RN_OK)
 		LOG_ERROR("server", "out of memory accepting %s", peer);
 }
 
@@ -81,16 +90,19 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct node *n = arg;
 	(void)fd;
 	(void)what;
-	if (!n->stopping)
-		evconnlistener_enable(n->server->lev);
+	if (n->stopping)
+		return;
+	for (uint32_t i = 0; i < n->server->count; i++)
+		evconnlistener_enable(n->server->listeners[i].lev);
 }
 
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct node *n = arg;
+	struct server_listener *sl = arg;
+	struct node *n = sl->node;
 	int err = EVUTIL_SOCKET_ERROR();
-	LOG_WARN("server", "accept failed: %s; pausing accepts for %d ms",
-		 evutil_socket_error_to_string(err), NODE_ACCEPT_RETRY_MS);
+	LOG_WARN("server", "accept failed on listener %s: %s; pausing its accepts for %d ms",
+		 sl->cfg->name, evutil_socket_error_to_string(err), NODE_ACCEPT_RETRY_MS);
 	/* Out of descriptors: accepting again at once would spin the loop. */
 	evconnlistener_disable(lev);
 	struct timeval tv = {NODE_ACCEPT_RETRY_MS / 1000, (NODE_ACCEPT_RETRY_MS % 1000) * 1000};
@@ -115,36 +127,51 @@ static int resolve(const struct config_addr *addr, struct addrinfo **res)
 	return RN_OK;
 }
 
+/* Binds one listener (disabled until server_enable). */
+static int bind_listener(struct node *n, struct server_listener *sl)
+{
+	const struct config_addr *addr = &sl->cfg->bind;
+	struct addrinfo *ai = NULL;
+	int rc = resolve(addr, &ai);
+	if (rc != RN_OK)
+		return rc;
+	for (int waited_ms = 0;; waited_ms += SERVER_BIND_RETRY_STEP_MS) {
+		sl->lev = evconnlistener_new_bind(n->base, accept_cb, sl,
+						  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+							  LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+						  SERVER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+		if (sl->lev || errno != EADDRINUSE || waited_ms >= SERVER_BIND_RETRY_MS)
+			break;
+		if (waited_ms == 0)
+			LOG_WARN("server", "%s:%u (listener %s) is in use; retrying for up to %d ms",
+				 addr->host, addr->port, sl->cfg->name, SERVER_BIND_RETRY_MS);
+		/* Start-up, before the event loop runs: sleeping here delays nobody. */
+		usleep(SERVER_BIND_RETRY_STEP_MS * 1000);
+	}
+	freeaddrinfo(ai);
+	if (!sl->lev) {
+		LOG_ERROR("server", "cannot listen on %s:%u (listener %s): %s", addr->host,
+			  addr->port, sl->cfg->name, strerror(errno));
+		return RN_E_IO;
+	}
+	evconnlistener_set_error_cb(sl->lev, accept_error_cb);
+	return RN_OK;
+}
+
 int server_start(struct node *n)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return RN_E_NOMEM;
 	n->server = s;
-	struct addrinfo *ai = NULL;
-	int rc = resolve(&n->cfg.listen, &ai);
-	if (rc != RN_OK)
-		return rc;
-	for (int waited_ms = 0;; waited_ms += SERVER_BIND_RETRY_STEP_MS) {
-		s->lev = evconnlistener_new_bind(n->base, accept_cb, n,
-						 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-							 LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
-						 SERVER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
-		if (s->lev || errno != EADDRINUSE || waited_ms >= SERVER_BIND_RETRY_MS)
-			break;
-		if (waited_ms == 0)
-			LOG_WARN("server", "%s:%u is in use; retrying for up to %d ms",
-				 n->cfg.listen.host, n->cfg.listen.port, SERVER_BIND_RETRY_MS);
-		/* Start-up, before the event loop runs: sleeping here delays nobody. */
-		usleep(SERVER_BIND_RETRY_STEP_MS * 1000);
+	for (uint32_t i = 0; i < n->cfg.listener_count; i++) {
+		struct server_listener *sl = &s->listeners[s->count++];
+		sl->node = n;
+		sl->cfg = &n->cfg.listeners[i];
+		int rc = bind_listener(n, sl);
+		if (rc != RN_OK)
+			return rc;
 	}
-	freeaddrinfo(ai);
-	if (!s->lev) {
-		LOG_ERROR("server", "cannot listen on %s:%u: %s", n->cfg.listen.host,
-			  n->cfg.listen.port, strerror(errno));
-		return RN_E_IO;
-	}
-	evconnlistener_set_error_cb(s->lev, accept_error_cb);
 	s->retry_ev = evtimer_new(n->base, retry_cb, n);
 	if (!s->retry_ev)
 		return RN_E_NOMEM;
@@ -153,10 +180,14 @@ int server_start(struct node *n)
 
 void server_enable(struct node *n)
 {
-	evconnlistener_enable(n->server->lev);
-	LOG_INFO("server", "accepting connections on %s:%u (advertised as %s:%u)",
-		 n->cfg.listen.host, n->cfg.listen.port, n->cfg.advertise.host,
-		 n->cfg.advertise.port);
+	for (uint32_t i = 0; i < n->server->count; i++) {
+		const struct server_listener *sl = &n->server->listeners[i];
+		evconnlistener_enable(sl->lev);
+		LOG_INFO("server", "accepting connections on %s:%u (listener %s%s, advertised as %s:%u)",
+			 sl->cfg->bind.host, sl->cfg->bind.port, sl->cfg->name,
+			 i == n->cfg.inter_node ? ", inter-node" : "", sl->cfg->advertise.host,
+			 sl->cfg->advertise.port);
+	}
 }
 
 void server_free(struct node *n)
@@ -164,8 +195,9 @@ void server_free(struct node *n)
 	struct server *s = n->server;
 	if (!s)
 		return;
-	if (s->lev)
-		evconnlistener_free(s->lev);
+	for (uint32_t i = 0; i < s->count; i++)
+		if (s->listeners[i].lev)
+			evconnlistener_free(s->listeners[i].lev);
 	if (s->retry_ev)
 		event_free(s->retry_ev);
 	free(s);

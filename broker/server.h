@@ -1,13 +1,15 @@
-/* server.h: the listening socket: accepts connections up to RN_MAX_CONNECTIONS. */
+/* server.h: the listening sockets, one per listener: accepts connections up to RN_MAX_CONNECTIONS. */
 #ifndef RUNNEL_BROKER_SERVER_H
 #define RUNNEL_BROKER_SERVER_H
 
 struct node;
 
 /*
- * Binds n->cfg.listen (so a taken port fails start-up at once) without
- * accepting yet.  Returns 0, RN_E_INVALID_CONFIG (the address does not
- * resolve) or RN_E_IO (bind or listen failed; logged).
+ * Binds every listener of n->cfg (so a taken port fails start-up at once)
+ * without accepting yet.  Each connection accepted later knows the name of
+ * the listener it arrived on.  RN_MAX_CONNECTIONS bounds the connections of
+ * all listeners together.  Returns 0, RN_E_INVALID_CONFIG (an address does
+ * not resolve), RN_E_IO (bind or listen failed; logged) or RN_E_NOMEM.
  */
 int server_start(struct node *n);
 

@@ -282,6 +282,12 @@ int runnel_admin_describe_cluster(runnel_admin *a, struct runnel_cluster_status 
 	rc = fill_quorum(st, q);
 	if (rc == 0)
 		rc = fill_brokers(st, md->metadata);
+	/* Metadata names the node this client sends controller requests to,
+	 * which is a forwarding broker when the controllers are out of the
+	 * client's reach; the quorum leader that confirmed itself is the active
+	 * controller. */
+	if (rc == 0 && !st->leader_unreachable && q->leader_id >= 0 && q->leader_id == q->node_id)
+		st->controller_id = q->leader_id;
 	if (rc == 0)
 		rc = fill_partitions(st, md->metadata);
 	if (rc != 0) {

@@ -283,6 +283,142 @@ TEST(a_broker_only_node_is_an_observer_of_the_voters)
 	CHECK_EQ_INT(parse(3, alone, envp, &action), RN_E_INVALID_CONFIG);
 }
 
+TEST(the_listen_form_is_one_listener_named_plaintext)
+{
+	char *argv[] = {"runneld", "--listen", "127.0.0.1:7001", "--advertise", "node1:7001", NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_OK(parse(5, argv, envp, &action));
+	CHECK_EQ_INT(cfg.listener_count, 1);
+	CHECK_EQ_STR(cfg.listeners[0].name, CONFIG_DEFAULT_LISTENER_NAME);
+	CHECK_EQ_STR(cfg.listeners[0].bind.host, "127.0.0.1");
+	CHECK_EQ_STR(cfg.listeners[0].advertise.host, "node1");
+	CHECK_EQ_INT(cfg.listeners[0].advertise.port, 7001);
+	CHECK_EQ_INT(cfg.inter_node, 0);
+	CHECK_EQ_STR(cfg.voters[0].addr.host, "node1");
+	/* advertised.listeners may name the one listener instead of advertise. */
+	char *named[] = {"runneld", "--listen", "0.0.0.0:7001", "--advertised-listeners",
+			 "PLAINTEXT://node2:7001", NULL};
+	CHECK_OK(parse(5, named, envp, &action));
+	CHECK_EQ_STR(cfg.advertise.host, "node2");
+	CHECK_EQ_STR(cfg.listen.host, "0.0.0.0");
+}
+
+TEST(listeners_bind_and_advertise_by_name)
+{
+	char *argv[] = {"runneld", "--listeners",
+			"EXTERNAL://0.0.0.0:9092,INTERNAL://0.0.0.0:9093", NULL};
+	char *envp[] = {"RUNNEL_ADVERTISED_LISTENERS=INTERNAL://node1:9093,EXTERNAL://localhost:19092",
+			"RUNNEL_INTER_NODE_LISTENER_NAME=INTERNAL", NULL};
+	enum config_action action;
+	CHECK_OK(parse(3, argv, envp, &action));
+	CHECK_EQ_INT(cfg.listener_count, 2);
+	CHECK_EQ_STR(cfg.listeners[0].name, "EXTERNAL");
+	CHECK_EQ_STR(cfg.listeners[0].bind.host, "0.0.0.0");
+	CHECK_EQ_INT(cfg.listeners[0].bind.port, 9092);
+	CHECK_EQ_STR(cfg.listeners[0].advertise.host, "localhost");
+	CHECK_EQ_INT(cfg.listeners[0].advertise.port, 19092);
+	CHECK_EQ_STR(cfg.listeners[1].advertise.host, "node1");
+	CHECK_EQ_INT(cfg.inter_node, 1);
+	/* listen and advertise become the inter-node listener's, and the
+	 * default voter is this node at its inter-node address. */
+	CHECK_EQ_INT(cfg.listen.port, 9093);
+	CHECK_EQ_STR(cfg.advertise.host, "node1");
+	CHECK_EQ_INT(cfg.voters[0].addr.port, 9093);
+	CHECK(config_listener_find(&cfg, "INTERNAL") == &cfg.listeners[1]);
+	CHECK(config_listener_find(&cfg, "PLAINTEXT") == NULL);
+	/* Without a name, the first listener is the inter-node one; a listener
+	 * not in advertised.listeners announces its bind address. */
+	char *plain[] = {"runneld", "--listeners", "A://127.0.0.1:1,B://127.0.0.2:2", NULL};
+	char *none[] = {NULL};
+	CHECK_OK(parse(3, plain, none, &action));
+	CHECK_EQ_INT(cfg.inter_node, 0);
+	CHECK_EQ_STR(cfg.listeners[1].advertise.host, "127.0.0.2");
+	CHECK_EQ_STR(cfg.advertise.host, "127.0.0.1");
+}
+
+/* Runs argv (argc entries) and expects a configuration error mentioning want. */
+static void refused(int argc, char **argv, const char *want)
+{
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_EQ_INT(parse(argc, argv, envp, &action), RN_E_INVALID_CONFIG);
+	if (!strstr(err, want))
+		fprintf(stderr, "  error '%s' lacks '%s'\n", err, want);
+	CHECK(strstr(err, want) != NULL);
+}
+
+TEST(listener_syntax_errors_say_what_is_wrong)
+{
+	char *a1[] = {"runneld", "--listeners", "INTERNAL:127.0.0.1:1", NULL};
+	refused(3, a1, "expected NAME://HOST:PORT");
+	char *a2[] = {"runneld", "--listeners", "internal://127.0.0.1:1", NULL};
+	refused(3, a2, "A-Z, 0-9 and _");
+	char *a3[] = {"runneld", "--listeners", "://127.0.0.1:1", NULL};
+	refused(3, a3, "A-Z, 0-9 and _");
+	char *a4[] = {"runneld", "--listeners", "A://127.0.0.1:1,A://127.0.0.1:2", NULL};
+	refused(3, a4, "appears twice");
+	char *a5[] = {"runneld", "--listeners", "A://127.0.0.1:0", NULL};
+	refused(3, a5, "port from 1 to 65535");
+	char *a6[] = {"runneld", "--listeners",
+		      "A://h:1,B://h:2,C://h:3,D://h:4,E://h:5,F://h:6,G://h:7,H://h:8,I://h:9", NULL};
+	refused(3, a6, "at most 8");
+	char *a7[] = {"runneld", "--listeners", "A://h:1,", NULL};
+	refused(3, a7, "listeners");
+	char *a8[] = {"runneld", "--inter-node-listener-name", "in-ternal", NULL};
+	refused(3, a8, "inter.node.listener.name");
+	char *a9[] = {"runneld", "--listeners", "LONG_NAME_OF_THIRTY_THREE_CHARS_X://h:1", NULL};
+	refused(3, a9, "1 to 32");
+}
+
+TEST(listener_settings_must_agree)
+{
+	char *a1[] = {"runneld", "--listen", "127.0.0.1:1", "--listeners", "A://127.0.0.1:2", NULL};
+	refused(5, a1, "listen cannot be combined with listeners");
+	char *a2[] = {"runneld", "--advertise", "h:1", "--listeners", "A://127.0.0.1:2", NULL};
+	refused(5, a2, "advertise cannot be combined with listeners");
+	char *a3[] = {"runneld", "--listeners", "A://127.0.0.1:2", "--advertised-listeners",
+		      "B://h:2", NULL};
+	refused(5, a3, "advertised.listeners names B");
+	char *a4[] = {"runneld", "--listeners", "A://0.0.0.0:2", NULL};
+	refused(3, a4, "wildcard");
+	char *a5[] = {"runneld", "--listeners", "A://[::]:2,B://127.0.0.1:3", "--advertised-listeners",
+		      "B://h:3", NULL};
+	refused(5, a5, "listener A binds the wildcard");
+	char *a6[] = {"runneld", "--listeners", "A://127.0.0.1:2", "--advertised-listeners",
+		      "A://0.0.0.0:2", NULL};
+	refused(5, a6, "wildcard");
+	char *a7[] = {"runneld", "--listeners", "A://127.0.0.1:2", "--inter-node-listener-name",
+		      "B", NULL};
+	refused(5, a7, "inter.node.listener.name B is not declared");
+	char *a8[] = {"runneld", "--listeners", "A://0.0.0.0:2,B://127.0.0.1:2",
+		      "--advertised-listeners", "A://h:2", NULL};
+	refused(5, a8, "both bind port 2");
+	char *a9[] = {"runneld", "--advertise", "h:1", "--advertised-listeners", "PLAINTEXT://h:1",
+		      NULL};
+	refused(5, a9, "advertise cannot be combined with advertised.listeners");
+}
+
+TEST(listeners_in_a_config_file)
+{
+	const char *path = write_file(
+		"listeners = INTERNAL://0.0.0.0:9093,EXTERNAL://0.0.0.0:9092\n"
+		"advertised.listeners = INTERNAL://node1:9093,EXTERNAL://localhost:19092\n");
+	char config_arg[800];
+	snprintf(config_arg, sizeof(config_arg), "--config=%s", path);
+	char *argv[] = {"runneld", config_arg, NULL};
+	char *envp[] = {NULL};
+	enum config_action action;
+	CHECK_OK(parse(2, argv, envp, &action));
+	CHECK_EQ_INT(cfg.listener_count, 2);
+	CHECK_EQ_INT(cfg.inter_node, 0);
+	CHECK_EQ_STR(cfg.advertise.host, "node1");
+	char summary[2048];
+	config_summary(&cfg, summary, sizeof(summary));
+	CHECK(strstr(summary, "INTERNAL://0.0.0.0:9093>node1:9093,EXTERNAL://0.0.0.0:9092>"
+			      "localhost:19092") != NULL);
+}
+
 int main(int argc, char **argv)
 {
 	return harness_run(argc, argv);
