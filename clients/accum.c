@@ -39,8 +39,83 @@ static void free_chain(struct accum_batch *b)
 	}
 }
 
+/* Keeps a completed batch's buffer for the next batch when it has the
+ * standard size and the budget allows; frees it otherwise. */
+static void pool_put(struct accum *a, uint8_t *buf, size_t cap)
+{
+	if (!buf)
+		return;
+	if (cap != a->batch_size || a->memory_used + a->pool_bytes + cap > a->buffer_memory) {
+		free(buf);
+		return;
+	}
+	memcpy(buf, &a->free_bufs, sizeof(a->free_bufs));
+	a->free_bufs = buf;
+	a->pool_bytes += cap;
+}
+
+/* A buffer of cap bytes: a pooled one when cap is the standard size.  A
+ * fresh allocation first gives back pooled buffers that would take the
+ * total past buffer_memory. */
+static uint8_t *pool_get(struct accum *a, size_t cap)
+{
+	if (cap != a->batch_size || !a->free_bufs) {
+		while (a->free_bufs && a->memory_used + a->pool_bytes + cap > a->buffer_memory) {
+			uint8_t *old = a->free_bufs;
+			memcpy(&a->free_bufs, old, sizeof(a->free_bufs));
+			a->pool_bytes -= a->batch_size;
+			free(old);
+		}
+		return malloc(cap);
+	}
+	uint8_t *buf = a->free_bufs;
+	memcpy(&a->free_bufs, buf, sizeof(a->free_bufs));
+	a->pool_bytes -= cap;
+	return buf;
+}
+
+void accum_batch_release(struct accum *a, struct accum_batch *b)
+{
+	if (!b)
+		return;
+	if (a->free_batch_count >= ACCUM_MAX_FREE_BATCHES) {
+		accum_batch_free(b);
+		return;
+	}
+	RN_ASSERT(b->buf == NULL); /* accum_batch_complete took it */
+	b->next = a->free_batches;
+	a->free_batches = b;
+	a->free_batch_count++;
+}
+
+/* A zeroed batch struct, reusing a released one (and its meta array). */
+static struct accum_batch *batch_struct_get(struct accum *a)
+{
+	struct accum_batch *b = a->free_batches;
+	if (!b)
+		return calloc(1, sizeof(*b));
+	a->free_batches = b->next;
+	a->free_batch_count--;
+	struct accum_record_meta *meta = b->meta;
+	size_t meta_cap = b->meta_cap;
+	memset(b, 0, sizeof(*b));
+	b->meta = meta;
+	b->meta_cap = meta_cap;
+	return b;
+}
+
 void accum_destroy(struct accum *a)
 {
+	while (a->free_bufs) {
+		uint8_t *buf = a->free_bufs;
+		memcpy(&a->free_bufs, buf, sizeof(a->free_bufs));
+		free(buf);
+	}
+	while (a->free_batches) {
+		struct accum_batch *b = a->free_batches;
+		a->free_batches = b->next;
+		accum_batch_free(b);
+	}
 	for (size_t i = 0; i < a->topic_count; i++) {
 		struct accum_topic *t = a->topics[i];
 		for (int32_t p = 0; p < t->partition_count; p++) {
@@ -131,12 +206,12 @@ static int new_batch(struct accum *a, struct accum_topic *t, int32_t partition, 
 	 * one record can never wedge the producer. */
 	if (a->memory_used > 0 && a->memory_used + cap > a->buffer_memory)
 		return RN_E_FULL;
-	struct accum_batch *b = calloc(1, sizeof(*b));
+	struct accum_batch *b = batch_struct_get(a);
 	if (!b)
 		return RN_E_NOMEM;
-	b->buf = malloc(cap);
+	b->buf = pool_get(a, cap);
 	if (!b->buf) {
-		free(b);
+		accum_batch_release(a, b);
 		return RN_E_NOMEM;
 	}
 	b->cap = cap;
@@ -281,7 +356,7 @@ struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b,
 	a->memory_used -= b->cap;
 	a->records -= (size_t)b->count;
 	/* The bytes are no longer needed; only the callbacks are. */
-	free(b->buf);
+	pool_put(a, b->buf, b->cap);
 	b->buf = NULL;
 	return b;
 }

@@ -62,6 +62,10 @@ struct accum_topic {
 	struct partitioner_sticky sticky;
 };
 
+/* Released batches (with their record metadata arrays) kept for reuse at
+ * most; more are freed. */
+#define ACCUM_MAX_FREE_BATCHES 32
+
 struct accum {
 	uint32_t batch_size;
 	int32_t linger_ms;
@@ -73,6 +77,19 @@ struct accum {
 	size_t topic_count;
 	size_t memory_used;
 	size_t records; /* appended and not yet taken out with accum_batch_complete */
+	/*
+	 * Buffers of batch_size bytes whose batches completed, kept for the
+	 * next batches instead of going back to malloc: at high rates a fresh
+	 * buffer per batch costs page faults to map and zero its memory.  A
+	 * free buffer holds the link to the next one in its first bytes.
+	 * Their bytes, pool_bytes, and memory_used together stay within
+	 * buffer_memory.
+	 */
+	uint8_t *free_bufs;
+	size_t pool_bytes;
+	/* Released batch structs, linked by next, at most ACCUM_MAX_FREE_BATCHES. */
+	struct accum_batch *free_batches;
+	size_t free_batch_count;
 };
 
 /* Sets up an empty accumulator.  seed varies the sticky partitioner.
@@ -115,7 +132,8 @@ struct accum_batch *accum_sendable(struct accum_partition *ap, int64_t now_ms);
 
 /* Removes the head batch of its partition (it completed: delivered or
  * failed), releasing its buffer memory; the caller owns the returned batch
- * (its meta, for the callbacks) and frees it with accum_batch_free. */
+ * (its meta, for the callbacks) and hands it back with accum_batch_release
+ * (or frees it with accum_batch_free). */
 struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b, int err,
 					 int64_t base_offset);
 
@@ -132,6 +150,11 @@ int64_t accum_next_due(const struct accum *a);
 /* True when no record is open, queued or in flight. */
 int accum_empty(const struct accum *a);
 
+/* Frees a batch and everything it holds. */
 void accum_batch_free(struct accum_batch *b);
+
+/* Takes back a batch that accum_batch_complete returned, once its callbacks
+ * ran, to reuse its memory for a later batch. */
+void accum_batch_release(struct accum *a, struct accum_batch *b);
 
 #endif

@@ -210,8 +210,15 @@ fail_alloc:
 	return NULL;
 }
 
-int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
-		      int64_t deadline_ms, conn_response_cb cb, void *opaque)
+/* How a request is queued: copied, with its large byte strings by
+ * reference, or copied with the answer wanted undecoded. */
+enum send_mode { SEND_COPY, SEND_REF, SEND_RAW };
+
+/* Fills the header and queues req as mode says; cb is a conn_response_cb,
+ * or a conn_raw_cb for SEND_RAW. */
+static int send_request(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+			int64_t deadline_ms, enum send_mode mode, conn_response_cb cb,
+			conn_raw_cb raw_cb, void *opaque)
 {
 	Runnel__RequestHeader hdr = RUNNEL__REQUEST_HEADER__INIT;
 	hdr.api_key = api_key;
@@ -220,7 +227,13 @@ int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, i
 	hdr.client_id = c->client_id;
 	req->header = &hdr;
 	RN_ASSERT((int32_t)req->body_case == api_key + 100);
-	int rc = conn_send(cn, req, deadline_ms, cb, opaque);
+	int rc;
+	if (mode == SEND_RAW)
+		rc = conn_send_raw(cn, req, deadline_ms, raw_cb, opaque);
+	else if (mode == SEND_REF)
+		rc = conn_send_ref(cn, req, deadline_ms, cb, opaque);
+	else
+		rc = conn_send(cn, req, deadline_ms, cb, opaque);
 	req->header = NULL;
 	if (rc == 0) {
 		/* Correlation ids stay positive; wrapping is harmless because
@@ -230,11 +243,31 @@ int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, i
 	return rc;
 }
 
+int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		      int64_t deadline_ms, conn_response_cb cb, void *opaque)
+{
+	return send_request(c, cn, req, api_key, deadline_ms, SEND_COPY, cb, NULL, opaque);
+}
+
 int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
 		conn_response_cb cb, void *opaque)
 {
-	return client_send_until(c, cn, req, api_key, rn_mono_ms() + c->cfg.request_timeout_ms, cb,
-				 opaque);
+	int64_t deadline_ms = rn_mono_ms() + c->cfg.request_timeout_ms;
+	return send_request(c, cn, req, api_key, deadline_ms, SEND_COPY, cb, NULL, opaque);
+}
+
+int client_send_ref(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		    conn_response_cb cb, void *opaque)
+{
+	int64_t deadline_ms = rn_mono_ms() + c->cfg.request_timeout_ms;
+	return send_request(c, cn, req, api_key, deadline_ms, SEND_REF, cb, NULL, opaque);
+}
+
+int client_send_raw(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		    conn_raw_cb cb, void *opaque)
+{
+	int64_t deadline_ms = rn_mono_ms() + c->cfg.request_timeout_ms;
+	return send_request(c, cn, req, api_key, deadline_ms, SEND_RAW, NULL, cb, opaque);
 }
 
 int client_poll(struct client *c, int timeout_ms)

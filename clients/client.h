@@ -130,6 +130,16 @@ struct conn *client_conn(struct client *c, int32_t node_id);
 int client_send(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
 		conn_response_cb cb, void *opaque);
 
+/* As client_send, but large byte strings of req are written from where they
+ * are, not copied (see conn_send_ref): the caller keeps them unchanged until
+ * cb runs.  cb must not be NULL. */
+int client_send_ref(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		    conn_response_cb cb, void *opaque);
+
+/* As client_send, with the answer handed to cb undecoded (see conn_raw_cb). */
+int client_send_raw(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,
+		    conn_raw_cb cb, void *opaque);
+
 /* As client_send, with the response due by deadline_ms (monotonic) instead
  * of request_timeout_ms from now. */
 int client_send_until(struct client *c, struct conn *cn, Runnel__Request *req, int32_t api_key,

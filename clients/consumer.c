@@ -14,6 +14,16 @@
 /* Longest single wait inside poll, so that retries and metadata refreshes
  * are looked at regularly. */
 #define CONSUMER_MAX_WAIT_MS 100
+/*
+ * A partition is fetched ahead, while the application still reads what an
+ * earlier fetch returned, as long as at most this many answers wait unread
+ * for it.  With one, a partition holds at most two answers (each at most
+ * its max_bytes, and a request at most fetch_max_bytes) while the node
+ * prepares the next, so the consumer rarely waits for a round trip.
+ */
+#define CONSUMER_FETCH_AHEAD_PARTS 1
+/* Bytes of a node's error message kept for reporting. */
+#define CONSUMER_NODE_MESSAGE_BYTES 512
 /* ListOffsets timestamps with a special meaning. */
 #define LIST_OFFSETS_LATEST (-1)
 #define LIST_OFFSETS_EARLIEST (-2)
@@ -224,6 +234,8 @@ void consumer_seek_part(struct cpart *p, struct runnel_position pos)
 {
 	p->gen++;
 	p->fetching = 0;
+	p->fetch_ahead = 0;
+	p->ahead_failed = 0;
 	p->resolving = 0;
 	fetchbuf_clear(&p->fb);
 	p->retry_at_ms = 0;
@@ -240,6 +252,8 @@ void consumer_deactivate_part(struct cpart *p)
 {
 	p->gen++;
 	p->fetching = 0;
+	p->fetch_ahead = 0;
+	p->ahead_failed = 0;
 	p->resolving = 0;
 	fetchbuf_clear(&p->fb);
 	p->active = 0;
@@ -506,6 +520,27 @@ static int32_t read_node(const struct runnel_consumer *c, const struct cpart *p,
 					  c->client.broker_count, c->rack, avoid);
 }
 
+/* True when p wants a fetch: its buffer is read, or it may be fetched ahead
+ * (see CONSUMER_FETCH_AHEAD_PARTS) from where its buffered batches end. */
+static int fetch_due(const struct cpart *p)
+{
+	if (p->need_resolve || p->fetching)
+		return 0;
+	if (fetchbuf_empty(&p->fb))
+		return 1;
+	return !p->ahead_failed && p->fb.end_offset >= 0 &&
+	       fetchbuf_unread_parts(&p->fb) <= CONSUMER_FETCH_AHEAD_PARTS &&
+	       p->fb.count < FETCHBUF_MAX_SEGS;
+}
+
+/* Where p's next fetch starts. */
+static int64_t fetch_offset(const struct cpart *p)
+{
+	if (fetchbuf_empty(&p->fb) || p->fb.end_offset < 0)
+		return p->position;
+	return p->fb.end_offset;
+}
+
 /* Collects the partitions with a known leader that are due for a request
  * of some kind (want_resolve: pending positions, always asked of the
  * leader; otherwise fetches, from the node read_node chooses) and calls fn
@@ -520,8 +555,7 @@ static void for_each_node(struct runnel_consumer *c, int want_resolve, int64_t n
 		goto out;
 	for (size_t i = 0; i < c->part_count; i++) {
 		struct cpart *p = &c->parts[i];
-		int due = want_resolve ? p->need_resolve && !p->resolving
-				       : !p->need_resolve && !p->fetching && fetchbuf_empty(&p->fb);
+		int due = want_resolve ? p->need_resolve && !p->resolving : fetch_due(p);
 		if (!p->active)
 			continue;
 		if (!due || p->retry_at_ms > now)
@@ -555,66 +589,114 @@ out:
 	free(idx);
 }
 
-static struct cpart *fetch_item(struct request_inflight *fl, const char *topic, int32_t partition)
+static struct cpart *fetch_item(struct request_inflight *fl, const struct fetch_str *topic,
+				int32_t partition)
 {
 	for (size_t i = 0; i < fl->count; i++) {
 		struct cpart *p = &fl->c->parts[fl->items[i].part];
-		if (p->partition == partition && strcmp(p->topic, topic) == 0 && p->gen == fl->items[i].gen)
+		if (p->partition != partition || p->gen != fl->items[i].gen)
+			continue;
+		if (strlen(p->topic) == topic->len && memcmp(p->topic, topic->data, topic->len) == 0)
 			return p;
 	}
 	return NULL;
 }
 
-/* Takes one partition's fetched data. */
-static void apply_fetch(struct runnel_consumer *c, struct cpart *p, Runnel__FetchPartitionData *d,
-			int64_t now)
+/* Copies a node's message into out (NUL-terminated, cut to fit). */
+static const char *node_message(const struct fetch_str *s, char *out, size_t cap)
 {
-	int err = rn_err_from_wire(d->error_code);
-	if (err != 0) {
-		fetch_error(c, p, err, d->error_message, now);
-		return;
-	}
-	p->high_watermark = d->high_watermark;
-	if (d->records.len == 0)
-		return;
-	/* Copied, so the fetchbuf never depends on how the protobuf library
-	 * allocated the response. */
-	uint8_t *data = malloc(d->records.len);
-	if (!data) {
-		part_error(c, p, RN_E_NOMEM, "out of memory for fetched data", now);
-		return;
-	}
-	memcpy(data, d->records.data, d->records.len);
-	fetchbuf_set(&p->fb, data, d->records.len);
+	size_t n = s->len < cap - 1 ? s->len : cap - 1;
+	memcpy(out, s->data, n);
+	out[n] = '\0';
+	return out;
 }
 
-static void fetch_response_cb(void *opaque, int err, Runnel__Response *resp)
+/* An error answering a fetch sent ahead is not acted on: the records before
+ * it are still to be read, and the fetch that follows them meets the error
+ * again if it lasts, and then handles it. */
+static void ahead_error(struct runnel_consumer *c, struct cpart *p, int err)
+{
+	p->ahead_failed = 1;
+	if (rn_err_retriable(err))
+		c->need_metadata = 1;
+}
+
+/* What a Fetch answer is applied with. */
+struct fetch_apply {
+	struct runnel_consumer *c;
+	struct request_inflight *fl;
+	struct fetch_chunk *chunk;
+	int64_t now;
+};
+
+/* Takes one partition's fetched data, which stays in the response's chunk. */
+static int apply_fetch(void *arg, const struct fetch_part_view *pv)
+{
+	struct fetch_apply *fa = arg;
+	struct runnel_consumer *c = fa->c;
+	struct cpart *p = fetch_item(fa->fl, &pv->topic, pv->partition);
+	char msg[CONSUMER_NODE_MESSAGE_BYTES];
+	if (!p)
+		return 0;
+	int err = rn_err_from_wire(pv->error_code);
+	if (err != 0 && p->fetch_ahead)
+		ahead_error(c, p, err);
+	else if (err != 0)
+		fetch_error(c, p, err, node_message(&pv->error_message, msg, sizeof(msg)), fa->now);
+	if (err != 0)
+		return 0;
+	p->high_watermark = pv->high_watermark;
+	/* With no room the bytes are dropped, and since the buffer's end did
+	 * not move the next fetch asks for them again. */
+	if (fetchbuf_push(&p->fb, fa->chunk, pv->records, pv->records_len) != 0)
+		p->ahead_failed = 1;
+	return 0;
+}
+
+/* Checks the top of a Fetch answer.  Returns 0 or the error it carries. */
+static int fetch_top_error(const uint8_t *body, size_t len, struct fetch_resp_view *top)
+{
+	int rc = fetch_response_decode(body, len, top, NULL, NULL);
+	if (rc != 0)
+		return rc;
+	if (top->error_code != 0)
+		return rn_err_from_wire(top->error_code);
+	if (!top->has_fetch)
+		return RN_E_MALFORMED_FRAME;
+	return rn_err_from_wire(top->fetch_error_code);
+}
+
+/* The answer to a Fetch, read in place: the partitions' records stay in the
+ * buffer the connection received them in. */
+static void fetch_raw_cb(void *opaque, int err, uint8_t *buf, const uint8_t *body, size_t len)
 {
 	struct request_inflight *fl = opaque;
 	struct runnel_consumer *c = fl->c;
-	int64_t now = rn_mono_ms();
-	if (err == 0 && resp->body_case != RUNNEL__RESPONSE__BODY_FETCH)
-		err = RN_E_MALFORMED_FRAME;
-	if (err == 0 && resp->fetch->error_code != 0)
-		err = rn_err_from_wire(resp->fetch->error_code);
-	for (size_t t = 0; err == 0 && t < resp->fetch->n_topics; t++) {
-		Runnel__FetchTopicData *td = resp->fetch->topics[t];
-		for (size_t i = 0; i < td->n_partitions; i++) {
-			struct cpart *p = fetch_item(fl, td->name, td->partitions[i]->partition);
-			if (p)
-				apply_fetch(c, p, td->partitions[i], now);
-		}
+	struct fetch_apply fa = {.c = c, .fl = fl, .now = rn_mono_ms()};
+	struct fetch_resp_view top = {.error_message = {"", 0}};
+	char msg[CONSUMER_NODE_MESSAGE_BYTES] = "";
+	if (err == 0)
+		err = fetch_top_error(body, len, &top);
+	if (err == 0) {
+		fa.chunk = fetch_chunk_new(buf);
+		buf = NULL;
+		err = fa.chunk ? fetch_response_decode(body, len, &top, apply_fetch, &fa)
+			       : RN_E_NOMEM;
 	}
+	if (err != 0 && buf)
+		node_message(&top.error_message, msg, sizeof(msg));
 	for (size_t i = 0; i < fl->count; i++) {
 		struct cpart *p = &c->parts[fl->items[i].part];
 		if (p->gen != fl->items[i].gen)
 			continue;
 		p->fetching = 0;
-		if (err != 0)
-			fetch_error(c, p, err, resp ? resp->error_message : NULL, now);
+		if (err != 0 && p->fetch_ahead)
+			ahead_error(c, p, err);
+		else if (err != 0)
+			fetch_error(c, p, err, msg[0] ? msg : NULL, fa.now);
 	}
-	if (resp)
-		runnel__response__free_unpacked(resp, NULL);
+	fetch_chunk_unref(fa.chunk);
+	free(buf);
 	free(fl);
 }
 
@@ -650,7 +732,7 @@ static void fetch_node(struct runnel_consumer *c, int32_t node, size_t *idx, siz
 		struct cpart *p = &c->parts[idx[i]];
 		runnel__fetch_partition__init(&fp[i]);
 		fp[i].partition = p->partition;
-		fp[i].fetch_offset = p->position;
+		fp[i].fetch_offset = fetch_offset(p);
 		fp[i].partition_max_bytes = p->max_bytes;
 		fp[i].current_leader_epoch = -1;
 		fp[i].log_start_offset = -1;
@@ -677,11 +759,15 @@ static void fetch_node(struct runnel_consumer *c, int32_t node, size_t *idx, siz
 	Runnel__Request req = RUNNEL__REQUEST__INIT;
 	req.body_case = RUNNEL__REQUEST__BODY_FETCH;
 	req.fetch = &fr;
-	if (client_send(&c->client, cn, &req, RUNNEL__API_KEY__API_FETCH, fetch_response_cb, fl) != 0)
+	int rc = client_send_raw(&c->client, cn, &req, RUNNEL__API_KEY__API_FETCH, fetch_raw_cb, fl);
+	if (rc != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct cpart *p = &c->parts[idx[i]];
 		p->fetching = 1;
+		p->fetch_ahead = !fetchbuf_empty(&p->fb);
+		if (!p->fetch_ahead)
+			p->ahead_failed = 0;
 		p->fetch_node = node;
 		p->fetch_from_replica = node != client_leader(&c->client, p->topic, p->partition);
 	}
@@ -727,6 +813,20 @@ static int reserve_headers(struct runnel_consumer *c, size_t need)
 	return 0;
 }
 
+/* Decodes rv's headers into the consumer's header array after the first
+ * used entries.  Returns 0 or an error (recorded). */
+static int take_headers(struct runnel_consumer *c, const struct cpart *p,
+			const struct record_view *rv, size_t used)
+{
+	if (reserve_headers(c, used + rv->header_count) != 0)
+		return client_fail(&c->client, RN_E_NOMEM, "out of memory");
+	int rc = fetchbuf_headers(rv, c->hdrs + used);
+	if (rc != 0)
+		return client_fail(&c->client, rc, "%s/%d: bad headers at offset %lld", p->topic,
+				   p->partition, (long long)rv->offset);
+	return 0;
+}
+
 /* Takes records from one partition's buffer into recs.  Returns 0 or an
  * error (corruption); *n and *hdr_used grow. */
 static int drain_part(struct runnel_consumer *c, struct cpart *p, struct runnel_record *recs,
@@ -742,12 +842,8 @@ static int drain_part(struct runnel_consumer *c, struct cpart *p, struct runnel_
 			return client_fail(&c->client, rc, "%s/%d: batch near offset %lld: %s", p->topic,
 					   p->partition, (long long)p->position, rn_strerror(rc));
 		}
-		if (reserve_headers(c, *hdr_used + rv.header_count) != 0)
-			return client_fail(&c->client, RN_E_NOMEM, "out of memory");
-		rc = fetchbuf_headers(&rv, c->hdrs + *hdr_used);
-		if (rc != 0)
-			return client_fail(&c->client, rc, "%s/%d: bad headers at offset %lld", p->topic,
-					   p->partition, (long long)rv.offset);
+		if (rv.header_count > 0 && (rc = take_headers(c, p, &rv, *hdr_used)) != 0)
+			return rc;
 		struct runnel_record *r = &recs[(*n)++];
 		r->topic = p->topic;
 		r->partition = p->partition;
@@ -814,12 +910,12 @@ int runnel_consumer_poll(runnel_consumer *c, int timeout_ms, struct runnel_recor
 		return client_fail(&c->client, RN_E_INVAL, "no room for records");
 	if (c->closed)
 		return client_fail(&c->client, RN_E_CLOSED, "the consumer is closed");
-	/* Buffers emptied by the previous poll can go now: the records
-	 * returned then are no longer valid. */
-	for (size_t i = 0; i < c->part_count; i++)
-		if (c->parts[i].fb.data && fetchbuf_empty(&c->parts[i].fb))
-			fetchbuf_clear(&c->parts[i].fb);
 	for (;;) {
+		/* Parts of the buffers read by the previous poll can go now:
+		 * the records returned then are no longer valid (and on later
+		 * turns of this loop none was returned yet). */
+		for (size_t i = 0; i < c->part_count; i++)
+			fetchbuf_release_read(&c->parts[i].fb);
 		/* The group goes first, even when records are buffered, so that
 		 * a busy consumer still heartbeats and commits. */
 		int rc = c->group ? cgroup_step(c) : 0;

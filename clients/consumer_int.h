@@ -20,6 +20,11 @@ struct cpart {
 	int need_resolve;       /* pending must be turned into an offset */
 	struct runnel_position pending;
 	int fetching;
+	/* The fetch in flight was sent ahead, for the records after those
+	 * still buffered; after one such fetch failed, none is sent ahead
+	 * again until the buffer is read. */
+	int fetch_ahead;
+	int ahead_failed;
 	int resolving; /* a ListOffsets for pending is in flight */
 	uint32_t gen; /* bumped by seeks: answers to older fetches are dropped */
 	int64_t retry_at_ms;

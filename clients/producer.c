@@ -4,6 +4,7 @@
 
 #include "clients/accum.h"
 #include "clients/client.h"
+#include "clients/clock_cache.h"
 #include "clients/runnel.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -23,6 +24,14 @@ struct runnel_producer {
 	struct runnel_producer_config cfg;
 	struct client client;
 	struct accum accum;
+	/* The clocks as records are stamped: read again only when the last
+	 * reading may be stale (see clock_cache.h). */
+	struct clock_cache clock;
+	/* The topic of the last send and the metadata version it was looked
+	 * up under: an application usually sends to one topic many times,
+	 * and while the metadata stays the same the lookup would too. */
+	struct accum_topic *last_topic;
+	uint64_t last_topic_version;
 	/* Completed batches whose callbacks have not run yet, oldest first. */
 	struct accum_batch *done_head, *done_tail;
 	size_t done_records;
@@ -92,6 +101,7 @@ int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_produce
 		return rc;
 	}
 	p->cfg.client = p->client.cfg;
+	clock_cache_init(&p->clock);
 	accum_init(&p->accum, cfg->batch_size, cfg->linger_ms, cfg->message_max_bytes,
 		   cfg->buffer_memory, cfg->delivery_timeout_ms, (uint32_t)rn_wall_ms());
 	*out = p;
@@ -280,8 +290,14 @@ static int send_request(struct runnel_producer *p, struct conn *cn, struct send_
 	/* With acks=0 the node never answers, so nothing waits for a response
 	 * and the batches are done once they are queued on the socket. */
 	int acks0 = p->cfg.acks == 0;
-	rc = client_send(&p->client, cn, &req, RUNNEL__API_KEY__API_PRODUCE,
-			 acks0 ? NULL : produce_response_cb, fl);
+	/* The batches stay untouched until the answer (their buffers are
+	 * released only when the batch completes), so they go by reference.
+	 * acks=0 batches complete as soon as they are queued: copied. */
+	if (acks0)
+		rc = client_send(&p->client, cn, &req, RUNNEL__API_KEY__API_PRODUCE, NULL, fl);
+	else
+		rc = client_send_ref(&p->client, cn, &req, RUNNEL__API_KEY__API_PRODUCE,
+				     produce_response_cb, fl);
 	if (rc != 0)
 		goto out_free;
 	for (size_t i = 0; i < n; i++) {
@@ -322,7 +338,7 @@ static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs,
 	while (i < n && conn_can_send(cn)) {
 		/* acks=0 requests take no in-flight slot; stop instead when the
 		 * socket is this far behind. */
-		if (p->cfg.acks == 0 && cn->out_len - cn->out_off > PRODUCER_MAX_REQUEST_BYTES)
+		if (p->cfg.acks == 0 && conn_out_pending(cn) > PRODUCER_MAX_REQUEST_BYTES)
 			break;
 		size_t k = request_take(bs + i, n - i);
 		if (send_request(p, cn, bs + i, k) != 0)
@@ -459,7 +475,7 @@ static int dispatch_callbacks(struct runnel_producer *p)
 				b->meta[i].cb(b->meta[i].opaque, b->err, b->partition, off);
 			called++;
 		}
-		accum_batch_free(b);
+		accum_batch_release(&p->accum, b);
 	}
 	p->in_callbacks = 0;
 	return called;
@@ -503,7 +519,7 @@ static int output_pending(const struct runnel_producer *p)
 {
 	for (size_t i = 0; i < p->client.conn_count; i++) {
 		const struct conn *cn = p->client.conns[i];
-		if (cn->state == CONN_READY && cn->out_off < cn->out_len)
+		if (cn->state == CONN_READY && conn_out_pending(cn) > 0)
 			return 1;
 	}
 	return 0;
@@ -553,19 +569,20 @@ static int topic_metadata(struct runnel_producer *p, const char *topic, const st
 	return 0;
 }
 
-/* Appends, waiting for buffer memory (driving I/O) when it is used up. */
+/* Appends, waiting for buffer memory (driving I/O) when it is used up.
+ * now is the monotonic time of the first attempt. */
 static int append_waiting(struct runnel_producer *p, struct accum_topic *at, int32_t part,
 			  int64_t ts, const void *key, int32_t key_len, const void *value,
 			  int32_t value_len, const struct runnel_header *headers, size_t header_count,
-			  runnel_delivery_cb cb, void *opaque)
+			  runnel_delivery_cb cb, void *opaque, int64_t now)
 {
-	int64_t deadline = rn_mono_ms() + p->cfg.delivery_timeout_ms;
+	int rc = accum_append(&p->accum, at, part, ts, key, key_len, value, value_len, headers,
+			      header_count, cb, opaque, now);
+	if (rc != RN_E_FULL)
+		return rc;
+	/* The slow path: the clock is read afresh on every turn from here. */
+	int64_t deadline = now + p->cfg.delivery_timeout_ms;
 	for (;;) {
-		int64_t now = rn_mono_ms();
-		int rc = accum_append(&p->accum, at, part, ts, key, key_len, value, value_len, headers,
-				      header_count, cb, opaque, now);
-		if (rc != RN_E_FULL)
-			return rc;
 		if (now >= deadline || p->client.interrupted)
 			return client_fail(&p->client, RN_E_FULL,
 					   "buffer memory (%zu bytes) still full after %d ms",
@@ -576,7 +593,37 @@ static int append_waiting(struct runnel_producer *p, struct accum_topic *at, int
 		producer_step(p);
 		client_poll(&p->client, wait_budget(p, deadline));
 		p->flushing = 0;
+		clock_cache_invalidate(&p->clock);
+		now = rn_mono_ms();
+		rc = accum_append(&p->accum, at, part, ts, key, key_len, value, value_len, headers,
+				  header_count, cb, opaque, now);
+		if (rc != RN_E_FULL)
+			return rc;
 	}
+}
+
+/* Finds the accumulator's topic for a send, checking the name and asking
+ * for metadata as needed.  Returns 0 with *out set, or an error. */
+static int send_topic(struct runnel_producer *p, const char *topic, struct accum_topic **out)
+{
+	if (p->last_topic && p->last_topic_version == p->client.metadata_version &&
+	    strcmp(topic, p->last_topic->name) == 0) {
+		*out = p->last_topic;
+		return 0;
+	}
+	if (!*topic || strlen(topic) > RN_MAX_TOPIC_NAME_LEN)
+		return client_fail(&p->client, RN_E_INVAL, "bad topic name or partition");
+	const struct client_topic *ct = NULL;
+	int rc = topic_metadata(p, topic, &ct);
+	if (rc != 0)
+		return rc;
+	struct accum_topic *at = accum_topic_get(&p->accum, topic, ct->partition_count);
+	if (!at)
+		return client_fail(&p->client, RN_E_NOMEM, "out of memory");
+	p->last_topic = at;
+	p->last_topic_version = p->client.metadata_version;
+	*out = at;
+	return 0;
 }
 
 int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partition, const void *key,
@@ -584,26 +631,24 @@ int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partitio
 			 const struct runnel_header *headers, size_t header_count, int64_t timestamp,
 			 runnel_delivery_cb cb, void *opaque)
 {
-	const struct client_topic *ct = NULL;
-	if (!topic || !*topic || strlen(topic) > RN_MAX_TOPIC_NAME_LEN || partition < -1)
+	if (!topic || partition < -1)
 		return client_fail(&p->client, RN_E_INVAL, "bad topic name or partition");
 	if (header_count > RN_MAX_HEADERS_PER_RECORD)
 		return client_fail(&p->client, RN_E_INVAL, "more than %u headers",
 				   RN_MAX_HEADERS_PER_RECORD);
-	int rc = topic_metadata(p, topic, &ct);
+	struct accum_topic *at = NULL;
+	int rc = send_topic(p, topic, &at);
 	if (rc != 0)
 		return rc;
-	struct accum_topic *at = accum_topic_get(&p->accum, topic, ct->partition_count);
-	if (!at)
-		return client_fail(&p->client, RN_E_NOMEM, "out of memory");
 	int32_t part = partition >= 0 ? partition : accum_choose_partition(at, key, key_len);
 	if (part >= at->partition_count)
 		return client_fail(&p->client, RN_E_UNKNOWN_TOPIC_OR_PARTITION,
 				   "topic %s has no partition %d (it has %d)", topic, part,
 				   at->partition_count);
-	int64_t ts = timestamp >= 0 ? timestamp : rn_wall_ms();
+	clock_cache_update(&p->clock);
+	int64_t ts = timestamp >= 0 ? timestamp : p->clock.wall_ms;
 	rc = append_waiting(p, at, part, ts, key, key_len, value, value_len, headers, header_count, cb,
-			    opaque);
+			    opaque, p->clock.mono_ms);
 	if (rc == RN_E_MESSAGE_TOO_LARGE)
 		return client_fail(&p->client, rc, "record larger than message_max_bytes (%u bytes)",
 				   p->cfg.message_max_bytes);

@@ -36,23 +36,58 @@ struct cursor {
 	const uint8_t *end;
 };
 
-static size_t cursor_left(const struct cursor *c)
+static inline size_t cursor_left(const struct cursor *c)
 {
 	return (size_t)(c->end - c->pos);
 }
 
-static int cursor_varint(struct cursor *c, int32_t *out)
+/*
+ * Reads a zig-zag varint's unsigned value of one or two bytes, the size of
+ * nearly every length, delta and count in a record, without a call; longer
+ * ones are left to varint.c.  Returns the bytes read, 0 when the caller
+ * must take the general path.  Accepts exactly what varint_get accepts: a
+ * one- or two-byte encoding always fits either type.
+ */
+static inline size_t short_varint(const struct cursor *c, uint32_t *u)
 {
-	size_t n = varint_get(c->pos, cursor_left(c), out);
+	size_t left = cursor_left(c);
+	if (left >= 1 && c->pos[0] < 0x80u) {
+		*u = c->pos[0];
+		return 1;
+	}
+	if (left >= 2 && c->pos[1] < 0x80u) {
+		*u = (uint32_t)(c->pos[0] & 0x7fu) | ((uint32_t)c->pos[1] << 7);
+		return 2;
+	}
+	return 0;
+}
+
+static inline int cursor_varint(struct cursor *c, int32_t *out)
+{
+	uint32_t u;
+	size_t n = short_varint(c, &u);
+	if (n > 0) {
+		*out = (int32_t)((u >> 1) ^ (0u - (u & 1u)));
+		c->pos += n;
+		return 0;
+	}
+	n = varint_get(c->pos, cursor_left(c), out);
 	if (n == 0)
 		return RN_E_CORRUPT_MESSAGE;
 	c->pos += n;
 	return 0;
 }
 
-static int cursor_varlong(struct cursor *c, int64_t *out)
+static inline int cursor_varlong(struct cursor *c, int64_t *out)
 {
-	size_t n = varlong_get(c->pos, cursor_left(c), out);
+	uint32_t u;
+	size_t n = short_varint(c, &u);
+	if (n > 0) {
+		*out = (int64_t)(int32_t)((u >> 1) ^ (0u - (u & 1u)));
+		c->pos += n;
+		return 0;
+	}
+	n = varlong_get(c->pos, cursor_left(c), out);
 	if (n == 0)
 		return RN_E_CORRUPT_MESSAGE;
 	c->pos += n;
@@ -61,7 +96,8 @@ static int cursor_varlong(struct cursor *c, int64_t *out)
 
 /* Reads a length-prefixed byte string whose length may be -1 (null) when
  * nullable is set.  *bytes is NULL for a null string. */
-static int cursor_bytes(struct cursor *c, int nullable, const uint8_t **bytes, int32_t *len)
+static inline int cursor_bytes(struct cursor *c, int nullable, const uint8_t **bytes,
+				int32_t *len)
 {
 	int rc = cursor_varint(c, len);
 	if (rc != 0)
@@ -217,7 +253,35 @@ static int record_rules(const struct record_raw *r, int32_t index, const struct 
  * is CORRUPT_MESSAGE even if an earlier record also broke a rule, because the
  * producer (or the network) damaged it and retrying may help.
  */
-static int records_check(const uint8_t *buf, size_t len, const struct batch_info *info)
+/* Offsets and timestamps are added with wrapping arithmetic: a validated
+ * batch cannot overflow, and an unvalidated one must not cause undefined
+ * behaviour, only odd values. */
+static int64_t add_wrapping(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+/* Fills the view of a parsed record of the batch info describes. */
+static void view_fill(const struct batch_info *info, const struct record_raw *r,
+		      struct record_view *rec)
+{
+	rec->offset = add_wrapping(info->base_offset, r->offset_delta);
+	if (info->attributes & BATCH_ATTR_TIMESTAMP_LOG_APPEND)
+		rec->timestamp = info->max_timestamp;
+	else
+		rec->timestamp = add_wrapping(info->first_timestamp, r->timestamp_delta);
+	rec->key = r->key;
+	rec->key_len = r->key_len;
+	rec->value = r->value;
+	rec->value_len = r->value_len;
+	rec->header_count = (uint32_t)r->header_count;
+	rec->headers = r->headers;
+	rec->headers_len = r->headers_len;
+}
+
+/* Checks every record; fills views[i] for record i when views is set. */
+static int records_check(const uint8_t *buf, size_t len, const struct batch_info *info,
+			 struct record_view *views)
 {
 	struct cursor c = { buf + BATCH_HEADER_BYTES, buf + len };
 	int rule_err = 0;
@@ -230,13 +294,17 @@ static int records_check(const uint8_t *buf, size_t len, const struct batch_info
 			return rc;
 		if (rule_err == 0)
 			rule_err = record_rules(&r, i, info);
+		if (views)
+			view_fill(info, &r, &views[i]);
 	}
 	if (c.pos != c.end)
 		return RN_E_CORRUPT_MESSAGE;
 	return rule_err;
 }
 
-int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info)
+/* batch_validate, filling views[0..record_count) when they fit in cap. */
+static int validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info,
+		    struct record_view *views, size_t cap, int *filled)
 {
 	struct batch_info tmp;
 	int rc = batch_peek(buf, len, &tmp);
@@ -248,11 +316,28 @@ int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct 
 		return RN_E_CORRUPT_MESSAGE;
 	if ((rc = header_check(buf, len, max_records, &tmp)) != 0)
 		return rc;
-	if ((rc = records_check(buf, len, &tmp)) != 0)
+	/* header_check made record_count positive. */
+	int fill = views && (size_t)tmp.record_count <= cap;
+	if ((rc = records_check(buf, len, &tmp, fill ? views : NULL)) != 0)
 		return rc;
 	if (info)
 		*info = tmp;
+	if (filled)
+		*filled = fill;
 	return 0;
+}
+
+int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info)
+{
+	return validate(buf, len, max_records, info, NULL, 0, NULL);
+}
+
+int batch_validate_views(const uint8_t *buf, size_t len, uint32_t max_records,
+			 struct batch_info *info, struct record_view *views, size_t cap,
+			 int *filled)
+{
+	*filled = 0;
+	return validate(buf, len, max_records, info, views, cap, filled);
 }
 
 /* ---------------------------------------------------------------- stamping */
@@ -289,14 +374,6 @@ int batch_iter_init(struct batch_iter *it, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Offsets and timestamps are added with wrapping arithmetic: a validated
- * batch cannot overflow, and an unvalidated one must not cause undefined
- * behaviour, only odd values. */
-static int64_t add_wrapping(int64_t a, int64_t b)
-{
-	return (int64_t)((uint64_t)a + (uint64_t)b);
-}
-
 int batch_iter_next(struct batch_iter *it, struct record_view *rec)
 {
 	if (it->index >= it->info.record_count || it->pos >= it->end)
@@ -309,19 +386,7 @@ int batch_iter_next(struct batch_iter *it, struct record_view *rec)
 		return rc;
 	it->pos = c.pos;
 	it->index++;
-
-	rec->offset = add_wrapping(it->info.base_offset, r.offset_delta);
-	if (it->info.attributes & BATCH_ATTR_TIMESTAMP_LOG_APPEND)
-		rec->timestamp = it->info.max_timestamp;
-	else
-		rec->timestamp = add_wrapping(it->info.first_timestamp, r.timestamp_delta);
-	rec->key = r.key;
-	rec->key_len = r.key_len;
-	rec->value = r.value;
-	rec->value_len = r.value_len;
-	rec->header_count = (uint32_t)r.header_count;
-	rec->headers = r.headers;
-	rec->headers_len = r.headers_len;
+	view_fill(&it->info, &r, rec);
 	return 1;
 }
 
@@ -355,21 +420,70 @@ void batch_builder_init(struct batch_builder *b, uint8_t *buf, size_t cap)
 	b->max_timestamp = 0;
 }
 
-static size_t bytes_field_size(int32_t len)
+/*
+ * The builder encodes varints with these inline copies of varint.c's
+ * encoder: a record costs a handful of them, and a call into another
+ * translation unit for each was a large share of building a small record.
+ * The bytes are the same (test_batch checks them against varint_get).
+ */
+static inline uint32_t zigzag32(int32_t v)
 {
-	return varint_size(len) + (len > 0 ? (size_t)len : 0);
+	uint32_t u = (uint32_t)v;
+	return (u << 1) ^ (0u - (u >> 31));
+}
+
+static inline uint64_t zigzag64(int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	return (u << 1) ^ (0u - (u >> 63));
+}
+
+/* Bytes of the unsigned varint u: one per started group of 7 bits.  The
+ * one- and two-byte cases, nearly every field of a record, are tested
+ * first. */
+static inline size_t uvarint_size(uint64_t u)
+{
+	if (u < 0x80u)
+		return 1;
+	if (u < 0x4000u)
+		return 2;
+	unsigned bits = 64u - (unsigned)__builtin_clzll(u);
+	return (bits + 6u) / 7u;
+}
+
+static inline uint8_t *uvarint_put(uint8_t *p, uint64_t u)
+{
+	while (u >= 0x80u) {
+		*p++ = (uint8_t)(u | 0x80u);
+		u >>= 7;
+	}
+	*p++ = (uint8_t)u;
+	return p;
+}
+
+static inline size_t bytes_field_size(int32_t len)
+{
+	return uvarint_size(zigzag32(len)) + (len > 0 ? (size_t)len : 0);
+}
+
+static size_t headers_size(uint32_t header_count, const struct record_header_view *headers)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < header_count; i++)
+		n += bytes_field_size(headers[i].key_len) + bytes_field_size(headers[i].value_len);
+	return n;
 }
 
 /* The record's bytes after its length prefix. */
-static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
-			       int32_t value_len, uint32_t header_count,
-			       const struct record_header_view *headers)
+static inline size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta,
+				      int32_t key_len, int32_t value_len, uint32_t header_count,
+				      const struct record_header_view *headers)
 {
-	size_t n = 1 + varlong_size(timestamp_delta) + varint_size(offset_delta) +
-		   bytes_field_size(key_len) + bytes_field_size(value_len) +
-		   varint_size((int32_t)header_count);
-	for (uint32_t i = 0; i < header_count; i++)
-		n += bytes_field_size(headers[i].key_len) + bytes_field_size(headers[i].value_len);
+	size_t n = 1 + uvarint_size(zigzag64(timestamp_delta)) +
+		   uvarint_size(zigzag32(offset_delta)) + bytes_field_size(key_len) +
+		   bytes_field_size(value_len) + uvarint_size(zigzag32((int32_t)header_count));
+	if (header_count > 0)
+		n += headers_size(header_count, headers);
 	return n;
 }
 
@@ -404,9 +518,9 @@ static int add_args_check(const struct batch_builder *b, const void *key, int32_
 	return 0;
 }
 
-static uint8_t *put_bytes(uint8_t *p, const void *data, int32_t len)
+static inline uint8_t *put_bytes(uint8_t *p, const void *data, int32_t len)
 {
-	p += varint_put(p, len);
+	p = uvarint_put(p, zigzag32(len));
 	if (len > 0) {
 		memcpy(p, data, (size_t)len);
 		p += len;
@@ -431,22 +545,23 @@ int batch_builder_add(struct batch_builder *b, int64_t timestamp, const void *ke
 	/* A batch never grows past RN_MAX_BATCH_BYTES, so whatever the builder
 	 * produces is something batch_validate accepts. */
 	size_t room = (b->cap < RN_MAX_BATCH_BYTES ? b->cap : RN_MAX_BATCH_BYTES) - b->len;
-	if (body > room || varint_size((int32_t)body) + body > room)
+	if (body > room || uvarint_size(zigzag32((int32_t)body)) + body > room)
 		return RN_E_FULL;
 
-	uint8_t *p = b->buf + b->len;
-	p += varint_put(p, (int32_t)body);
+	uint8_t *start = b->buf + b->len;
+	uint8_t *p = uvarint_put(start, zigzag32((int32_t)body));
+	uint8_t *body_start = p;
 	*p++ = 0; /* record attributes: none defined */
-	p += varlong_put(p, delta);
-	p += varint_put(p, b->count);
+	p = uvarint_put(p, zigzag64(delta));
+	p = uvarint_put(p, zigzag32(b->count));
 	p = put_bytes(p, key, key_len);
 	p = put_bytes(p, value, value_len);
-	p += varint_put(p, (int32_t)header_count);
+	p = uvarint_put(p, zigzag32((int32_t)header_count));
 	for (uint32_t i = 0; i < header_count; i++) {
 		p = put_bytes(p, headers[i].key, headers[i].key_len);
 		p = put_bytes(p, headers[i].value, headers[i].value_len);
 	}
-	RN_ASSERT((size_t)(p - b->buf) == b->len + varint_size((int32_t)body) + body);
+	RN_ASSERT((size_t)(p - body_start) == body);
 
 	b->len = (size_t)(p - b->buf);
 	if (b->count == 0 || timestamp > b->max_timestamp)

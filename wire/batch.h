@@ -129,6 +129,17 @@ int batch_peek(const uint8_t *buf, size_t avail, struct batch_info *info);
  */
 int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info);
 
+/*
+ * As batch_validate, and keeps what it parsed: when the batch holds at most
+ * cap records, views[0..record_count) receive the records exactly as
+ * batch_iter_next would return them and *filled is set to 1, so that a
+ * reader that validates before reading walks the records only once.  With
+ * more records, or an error, *filled is 0 (views may have been written).
+ */
+int batch_validate_views(const uint8_t *buf, size_t len, uint32_t max_records,
+			 struct batch_info *info, struct record_view *views, size_t cap,
+			 int *filled);
+
 /* Rewrites base_offset and partition_leader_epoch in place (no CRC change). */
 void batch_stamp(uint8_t *buf, int64_t base_offset, int32_t leader_epoch);
 

@@ -5,6 +5,7 @@
 #include "clients/accum.h"
 #include "common/errors.h"
 #include "common/limits.h"
+#include "common/rn_assert.h"
 #include "test/unit/harness.h"
 #include "wire/batch.h"
 
@@ -205,6 +206,102 @@ TEST(keyless_records_spread_over_batches)
 	}
 	/* Keyed records ignore stickiness. */
 	CHECK_EQ_INT(accum_choose_partition(t, "key-1", 5), 193331640 % PARTS);
+	accum_destroy(&a);
+}
+
+/* Closes partition part's open batch and completes it as delivered; the
+ * completed batch is handed back to the accumulator for reuse. */
+static void deliver_one(struct accum *a, struct accum_topic *t, int32_t part)
+{
+	accum_close_ready(a, 0, 1);
+	struct accum_batch *b = accum_sendable(&t->parts[part], 0);
+	RN_ASSERT(b != NULL);
+	t->parts[part].inflight = 1;
+	accum_batch_release(a, accum_batch_complete(a, b, 0, 0));
+}
+
+TEST(batch_buffers_are_reused)
+{
+	struct accum a;
+	struct accum_topic *t = setup(&a, 1024, 1 << 20, 1);
+	char v[100] = {0};
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
+	const uint8_t *first_buf = t->parts[0].open->buf;
+	const struct accum_batch *first_batch = t->parts[0].open;
+	deliver_one(&a, t, 0);
+	CHECK_EQ_INT(a.memory_used, 0);
+	CHECK_EQ_INT(a.pool_bytes, 1024);
+	CHECK_EQ_INT(a.free_batch_count, 1);
+	/* The next batch takes the same buffer and struct back. */
+	CHECK_OK(accum_append(&a, t, 0, 2, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
+	CHECK(t->parts[0].open->buf == first_buf);
+	CHECK(t->parts[0].open == first_batch);
+	CHECK_EQ_INT(a.pool_bytes, 0);
+	CHECK_EQ_INT(a.memory_used, 1024);
+	/* A reused batch starts clean: the new record is its only one. */
+	accum_close_ready(&a, 0, 1);
+	struct accum_batch *b = t->parts[0].head;
+	struct batch_info info;
+	CHECK(b && b->count == 1 && b->attempts == 0 && b->err == 0);
+	CHECK_OK(batch_validate(b->buf, b->len, RN_MAX_RECORDS_PER_BATCH, &info));
+	CHECK_EQ_INT(info.record_count, 1);
+	CHECK_EQ_INT(info.first_timestamp, 2);
+	accum_destroy(&a);
+}
+
+TEST(pooled_buffers_stay_within_buffer_memory)
+{
+	enum { BATCH = 1024, MEMORY = 3 * 1024, PARTS = 3 };
+	struct accum a;
+	struct accum_topic *t = setup(&a, BATCH, MEMORY, PARTS);
+	char v[100] = {0};
+	for (int round = 0; round < 5; round++) {
+		for (int32_t p = 0; p < PARTS; p++) {
+			int rc = accum_append(&a, t, p, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0);
+			CHECK_OK(rc);
+		}
+		CHECK_EQ_INT(accum_append(&a, t, 0, 1, NULL, -1, v, 1000, NULL, 0, NULL, NULL, 0),
+			     RN_E_FULL);
+		for (int32_t p = 0; p < PARTS; p++) {
+			deliver_one(&a, t, p);
+			CHECK(a.memory_used + a.pool_bytes <= MEMORY);
+		}
+		CHECK_EQ_INT(a.pool_bytes, MEMORY);
+	}
+	/* A batch larger than batch_size is never pooled, and making room for
+	 * it gives pooled buffers back first. */
+	char *big = calloc(1, 2500);
+	CHECK(big);
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, big, 2500, NULL, 0, NULL, NULL, 0));
+	CHECK(a.memory_used > BATCH);
+	CHECK(a.memory_used + a.pool_bytes <= MEMORY);
+	deliver_one(&a, t, 0);
+	CHECK_EQ_INT(a.memory_used, 0);
+	CHECK(a.pool_bytes <= MEMORY && a.pool_bytes % BATCH == 0);
+	free(big);
+	accum_destroy(&a);
+	CHECK(a.free_bufs == NULL && a.free_batches == NULL);
+}
+
+TEST(released_batches_are_bounded)
+{
+	struct accum a;
+	struct accum_topic *t = setup(&a, 256, 1 << 24, 1);
+	struct accum_batch *done[ACCUM_MAX_FREE_BATCHES + 8];
+	char v[200] = {0};
+	size_t n = 0;
+	/* Complete many batches first, release them all afterwards. */
+	while (n < RN_ARRAY_LEN(done)) {
+		CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
+		accum_close_ready(&a, 0, 1);
+		struct accum_batch *b = accum_sendable(&t->parts[0], 0);
+		CHECK(b);
+		t->parts[0].inflight = 1;
+		done[n++] = accum_batch_complete(&a, b, 0, 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		accum_batch_release(&a, done[i]);
+	CHECK_EQ_INT(a.free_batch_count, ACCUM_MAX_FREE_BATCHES);
 	accum_destroy(&a);
 }
 

@@ -144,6 +144,368 @@ TEST(crc_failure_is_an_error)
 	fetchbuf_clear(&fb);
 }
 
+/* A chunk holding a copy of p[0..len). */
+static struct fetch_chunk *chunk_of(const uint8_t *p, size_t len)
+{
+	struct fetch_chunk *ch = fetch_chunk_new(copy_of(p, len));
+	RN_ASSERT(ch != NULL);
+	return ch;
+}
+
+TEST(parts_are_read_in_order_and_released_when_read)
+{
+	uint8_t buf[3 * BUF_BYTES];
+	size_t a = build_batch(buf, 0);
+	size_t b = build_batch(buf + a, 4);
+	size_t c = build_batch(buf + a + b, 8);
+	struct fetch_chunk *one = chunk_of(buf, a + b);
+	struct fetch_chunk *two = chunk_of(buf + a + b, c);
+	struct fetchbuf fb;
+	struct record_view r;
+	fetchbuf_init(&fb);
+	CHECK_EQ_INT(fb.end_offset, -1);
+	CHECK_OK(fetchbuf_push(&fb, one, one->buf, a + b));
+	CHECK_EQ_INT(fb.end_offset, 8);
+	CHECK_OK(fetchbuf_push(&fb, two, two->buf, c));
+	CHECK_EQ_INT(fb.end_offset, 12);
+	CHECK_EQ_INT(fetchbuf_unread_parts(&fb), 2);
+	/* The fetchbuf holds its own references. */
+	fetch_chunk_unref(one);
+	fetch_chunk_unref(two);
+	CHECK_EQ_INT(one->refs, 1);
+
+	int64_t expect = 0;
+	for (; expect < 8; expect++) {
+		CHECK_EQ_INT(fetchbuf_next(&fb, expect, &r), 1);
+		CHECK_EQ_INT(r.offset, expect);
+		CHECK(r.value == NULL || (r.value >= one->buf && r.value < one->buf + a + b));
+	}
+	/* The first part is read but its records may still be in use. */
+	fetchbuf_release_read(&fb);
+	CHECK_EQ_INT(fb.count, 2);
+	CHECK_EQ_INT(fetchbuf_next(&fb, expect, &r), 1);
+	CHECK_EQ_INT(r.offset, 8);
+	CHECK_EQ_INT(fetchbuf_unread_parts(&fb), 1);
+	/* Now the reader moved on: the first part (and its chunk) can go. */
+	fetchbuf_release_read(&fb);
+	CHECK_EQ_INT(fb.count, 1);
+	CHECK_EQ_INT(two->refs, 1);
+	for (expect = 9; expect < 12; expect++)
+		CHECK_EQ_INT(fetchbuf_next(&fb, expect, &r), 1);
+	CHECK_EQ_INT(fetchbuf_next(&fb, expect, &r), 0);
+	CHECK(fetchbuf_empty(&fb));
+	CHECK_EQ_INT(fetchbuf_unread_parts(&fb), 0);
+	fetchbuf_release_read(&fb);
+	CHECK_EQ_INT(fb.count, 0);
+	CHECK_EQ_INT(fb.end_offset, -1);
+	fetchbuf_clear(&fb);
+}
+
+TEST(part_without_a_whole_batch_is_not_queued)
+{
+	uint8_t buf[2 * BUF_BYTES];
+	size_t a = build_batch(buf, 0);
+	struct fetch_chunk *ch = chunk_of(buf, a);
+	struct fetchbuf fb;
+	fetchbuf_init(&fb);
+	CHECK_OK(fetchbuf_push(&fb, ch, ch->buf, a - 1));
+	CHECK_EQ_INT(fb.count, 0);
+	CHECK_EQ_INT(fb.truncated_first, 1);
+	CHECK_EQ_INT(ch->refs, 1);
+	/* Bytes that are no batch are queued so that reading reports them,
+	 * and the end is then unknown. */
+	memset(ch->buf, 0xee, BATCH_HEADER_BYTES);
+	fb.truncated_first = 0;
+	CHECK_OK(fetchbuf_push(&fb, ch, ch->buf, a));
+	CHECK_EQ_INT(fb.count, 1);
+	CHECK_EQ_INT(fb.end_offset, -1);
+	struct record_view r;
+	CHECK_EQ_INT(fetchbuf_next(&fb, 0, &r), RN_E_CORRUPT_MESSAGE);
+	fetchbuf_clear(&fb);
+	CHECK_EQ_INT(ch->refs, 1);
+	fetch_chunk_unref(ch);
+}
+
+TEST(queue_is_bounded)
+{
+	uint8_t buf[BUF_BYTES];
+	size_t a = build_batch(buf, 0);
+	struct fetch_chunk *ch = chunk_of(buf, a);
+	struct fetchbuf fb;
+	fetchbuf_init(&fb);
+	for (int i = 0; i < FETCHBUF_MAX_SEGS; i++)
+		CHECK_OK(fetchbuf_push(&fb, ch, ch->buf, a));
+	CHECK_EQ_INT(fetchbuf_push(&fb, ch, ch->buf, a), RN_E_FULL);
+	CHECK_EQ_INT(ch->refs, 1 + FETCHBUF_MAX_SEGS);
+	fetchbuf_clear(&fb);
+	CHECK_EQ_INT(ch->refs, 1);
+	fetch_chunk_unref(ch);
+}
+
+/* A batch of count one-byte records at base (malloc'ed), setting *len. */
+static uint8_t *build_many(int32_t count, int64_t base, size_t *len)
+{
+	size_t cap = BATCH_HEADER_BYTES + (size_t)count * 16;
+	uint8_t *p = malloc(cap);
+	struct batch_builder b;
+	RN_ASSERT(p != NULL);
+	batch_builder_init(&b, p, cap);
+	for (int32_t i = 0; i < count; i++) {
+		uint8_t v = (uint8_t)i;
+		RN_ASSERT(batch_builder_add(&b, 1000 + i, NULL, -1, &v, 1, NULL, 0) == 0);
+	}
+	*len = batch_builder_finish(&b, -1, -1, -1);
+	batch_stamp(p, base, 0);
+	return p;
+}
+
+/* Reads every record from position (at least base) on; checks offsets,
+ * timestamps and values follow the batch build_many made.  Returns the
+ * count, or -1. */
+static int read_all_from(struct fetchbuf *fb, int64_t base, int64_t position)
+{
+	struct record_view r;
+	int n = 0;
+	int64_t expect = position;
+	while (fetchbuf_next(fb, expect, &r) == 1) {
+		if (r.offset != expect || r.timestamp != 1000 + (expect - base) ||
+		    r.value_len != 1 || r.value[0] != (uint8_t)(expect - base))
+			return -1;
+		expect++;
+		n++;
+	}
+	return n;
+}
+
+TEST(batches_read_the_same_with_and_without_kept_views)
+{
+	/* One batch small enough for the views its validation fills, one
+	 * too large for them, read from the start and from the middle. */
+	static const int32_t counts[] = {100, FETCHBUF_MAX_VIEWS + 1};
+	for (size_t k = 0; k < 2; k++) {
+		size_t len;
+		uint8_t *p = build_many(counts[k], 500, &len);
+		struct fetchbuf fb;
+		fetchbuf_init(&fb);
+		CHECK_OK(fetchbuf_set(&fb, copy_of(p, len), len));
+		CHECK_EQ_INT(read_all_from(&fb, 500, 500), counts[k]);
+		CHECK_EQ_INT(fb.use_views, k == 0);
+		CHECK_OK(fetchbuf_set(&fb, copy_of(p, len), len));
+		CHECK_EQ_INT(read_all_from(&fb, 500, 500 + 37), counts[k] - 37);
+		fetchbuf_clear(&fb);
+		CHECK(fb.views == NULL);
+		free(p);
+	}
+}
+
+/* ------------------------------------------------- Fetch responses in place */
+
+#include "wire/runnel.pb-c.h"
+
+/* Packs a Response with a Fetch answer: topic "events" with partition 3
+ * (records, high watermark 42) and partition 5 (an error), then topic "x"
+ * with partition 0 (no records).  Returns the packed bytes (malloc'ed). */
+static uint8_t *pack_fetch_response(const uint8_t *records, size_t records_len, size_t *len)
+{
+	Runnel__FetchPartitionData p3 = RUNNEL__FETCH_PARTITION_DATA__INIT;
+	p3.partition = 3;
+	p3.high_watermark = 42;
+	p3.records.data = (uint8_t *)records;
+	p3.records.len = records_len;
+	Runnel__FetchPartitionData p5 = RUNNEL__FETCH_PARTITION_DATA__INIT;
+	p5.partition = 5;
+	p5.error_code = 6; /* NOT_LEADER_OR_FOLLOWER */
+	p5.error_message = "not the leader";
+	p5.high_watermark = -1;
+	Runnel__FetchPartitionData p0 = RUNNEL__FETCH_PARTITION_DATA__INIT;
+	Runnel__FetchPartitionData *ev_parts[] = {&p3, &p5};
+	Runnel__FetchPartitionData *x_parts[] = {&p0};
+	Runnel__FetchTopicData ev = RUNNEL__FETCH_TOPIC_DATA__INIT;
+	ev.name = "events";
+	ev.n_partitions = 2;
+	ev.partitions = ev_parts;
+	Runnel__FetchTopicData x = RUNNEL__FETCH_TOPIC_DATA__INIT;
+	x.name = "x";
+	x.n_partitions = 1;
+	x.partitions = x_parts;
+	Runnel__FetchTopicData *topics[] = {&ev, &x};
+	Runnel__FetchResponse fr = RUNNEL__FETCH_RESPONSE__INIT;
+	fr.n_topics = 2;
+	fr.topics = topics;
+	Runnel__Response resp = RUNNEL__RESPONSE__INIT;
+	resp.correlation_id = 77;
+	resp.body_case = RUNNEL__RESPONSE__BODY_FETCH;
+	resp.fetch = &fr;
+	*len = runnel__response__get_packed_size(&resp);
+	uint8_t *out = malloc(*len);
+	RN_ASSERT(out && runnel__response__pack(&resp, out) == *len);
+	return out;
+}
+
+#define MAX_SEEN 8
+
+struct seen {
+	struct fetch_part_view parts[MAX_SEEN];
+	int n;
+};
+
+static int collect(void *arg, const struct fetch_part_view *pv)
+{
+	struct seen *s = arg;
+	if (s->n < MAX_SEEN)
+		s->parts[s->n] = *pv;
+	s->n++;
+	return 0;
+}
+
+static int str_is(const struct fetch_str *s, const char *want)
+{
+	return s->len == strlen(want) && memcmp(s->data, want, s->len) == 0;
+}
+
+TEST(fetch_response_is_decoded_in_place)
+{
+	uint8_t batch[BUF_BYTES];
+	size_t blen = build_batch(batch, 100);
+	size_t len;
+	uint8_t *body = pack_fetch_response(batch, blen, &len);
+	struct fetch_resp_view top;
+	struct seen s = {.n = 0};
+	CHECK_OK(fetch_response_decode(body, len, &top, collect, &s));
+	CHECK(top.has_fetch && top.error_code == 0 && top.fetch_error_code == 0);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK(str_is(&s.parts[0].topic, "events") && s.parts[0].partition == 3);
+	CHECK_EQ_INT(s.parts[0].high_watermark, 42);
+	/* The records are the response's own bytes, not a copy. */
+	CHECK(s.parts[0].records > body && s.parts[0].records + blen <= body + len);
+	CHECK_EQ_INT(s.parts[0].records_len, blen);
+	CHECK(memcmp(s.parts[0].records, batch, blen) == 0);
+	CHECK(str_is(&s.parts[1].topic, "events") && s.parts[1].partition == 5);
+	CHECK_EQ_INT(s.parts[1].error_code, 6);
+	CHECK(str_is(&s.parts[1].error_message, "not the leader"));
+	CHECK_EQ_INT(s.parts[1].high_watermark, -1);
+	CHECK(s.parts[1].records_len == 0);
+	CHECK(str_is(&s.parts[2].topic, "x") && s.parts[2].partition == 0);
+
+	/* The records read straight from the response. */
+	struct fetch_chunk *ch = fetch_chunk_new(body);
+	struct fetchbuf fb;
+	struct record_view r;
+	CHECK(ch);
+	fetchbuf_init(&fb);
+	CHECK_OK(fetchbuf_push(&fb, ch, s.parts[0].records, s.parts[0].records_len));
+	fetch_chunk_unref(ch);
+	CHECK_EQ_INT(fetchbuf_next(&fb, 0, &r), 1);
+	CHECK_EQ_INT(r.offset, 100);
+	CHECK(r.value_len == 2 && memcmp(r.value, "v0", 2) == 0);
+	fetchbuf_clear(&fb);
+}
+
+TEST(fetch_response_errors_and_other_bodies)
+{
+	Runnel__Response resp = RUNNEL__RESPONSE__INIT;
+	resp.error_code = 35;
+	resp.error_message = "unsupported";
+	uint8_t out[256];
+	size_t len = runnel__response__pack(&resp, out);
+	struct fetch_resp_view top;
+	CHECK_OK(fetch_response_decode(out, len, &top, collect, NULL));
+	CHECK(!top.has_fetch && top.error_code == 35);
+	CHECK(str_is(&top.error_message, "unsupported"));
+
+	Runnel__ProduceResponse pr = RUNNEL__PRODUCE_RESPONSE__INIT;
+	Runnel__Response other = RUNNEL__RESPONSE__INIT;
+	other.body_case = RUNNEL__RESPONSE__BODY_PRODUCE;
+	other.produce = &pr;
+	len = runnel__response__pack(&other, out);
+	CHECK_OK(fetch_response_decode(out, len, &top, collect, NULL));
+	CHECK(!top.has_fetch);
+
+	Runnel__FetchResponse fr = RUNNEL__FETCH_RESPONSE__INIT;
+	fr.error_code = 7;
+	Runnel__Response fe = RUNNEL__RESPONSE__INIT;
+	fe.body_case = RUNNEL__RESPONSE__BODY_FETCH;
+	fe.fetch = &fr;
+	len = runnel__response__pack(&fe, out);
+	CHECK_OK(fetch_response_decode(out, len, &top, collect, NULL));
+	CHECK(top.has_fetch && top.fetch_error_code == 7);
+}
+
+/* Appends a protobuf key and a length prefix. */
+static size_t put_len_field(uint8_t *p, uint32_t number, size_t len)
+{
+	size_t n = 0;
+	uint64_t key = ((uint64_t)number << 3) | 2u;
+	for (uint64_t v = key;; v >>= 7) {
+		p[n++] = (uint8_t)(v < 0x80 ? v : (v & 0x7f) | 0x80);
+		if (v < 0x80)
+			break;
+	}
+	for (uint64_t v = len;; v >>= 7) {
+		p[n++] = (uint8_t)(v < 0x80 ? v : (v & 0x7f) | 0x80);
+		if (v < 0x80)
+			break;
+	}
+	return n;
+}
+
+TEST(fetch_topic_name_may_follow_its_partitions)
+{
+	Runnel__FetchPartitionData p1 = RUNNEL__FETCH_PARTITION_DATA__INIT;
+	p1.partition = 1;
+	p1.high_watermark = 9;
+	uint8_t part[64], topic[128], fetch[192], body[256];
+	size_t plen = runnel__fetch_partition_data__pack(&p1, part);
+	/* FetchTopicData with field 2 (a partition) before field 1 (the name). */
+	size_t tlen = put_len_field(topic, 2, plen);
+	memcpy(topic + tlen, part, plen);
+	tlen += plen;
+	tlen += put_len_field(topic + tlen, 1, 3);
+	memcpy(topic + tlen, "abc", 3);
+	tlen += 3;
+	size_t flen = put_len_field(fetch, 2, tlen);
+	memcpy(fetch + flen, topic, tlen);
+	flen += tlen;
+	size_t blen = put_len_field(body, 101, flen);
+	memcpy(body + blen, fetch, flen);
+	blen += flen;
+	struct fetch_resp_view top;
+	struct seen s = {.n = 0};
+	CHECK_OK(fetch_response_decode(body, blen, &top, collect, &s));
+	CHECK_EQ_INT(s.n, 1);
+	CHECK(str_is(&s.parts[0].topic, "abc"));
+	CHECK_EQ_INT(s.parts[0].partition, 1);
+	CHECK_EQ_INT(s.parts[0].high_watermark, 9);
+}
+
+TEST(malformed_fetch_responses_are_refused_whole)
+{
+	uint8_t batch[BUF_BYTES];
+	size_t blen = build_batch(batch, 0);
+	size_t len;
+	uint8_t *body = pack_fetch_response(batch, blen, &len);
+	struct fetch_resp_view top;
+	/* Every cut-short response either decodes (a cut that falls between
+	 * the response's own fields) or is refused before any partition is
+	 * reported; none reads outside the bytes it was given. */
+	for (size_t cut = 0; cut < len; cut++) {
+		uint8_t *copy = copy_of(body, cut);
+		struct seen s = {.n = 0};
+		int rc = fetch_response_decode(copy, cut, &top, collect, &s);
+		free(copy);
+		CHECK(rc == 0 || rc == RN_E_MALFORMED_FRAME);
+		if (rc != 0)
+			CHECK_EQ_INT(s.n, 0);
+	}
+	/* A field of the wrong wire type: records (7) sent as a varint. */
+	uint8_t bad[] = {0xaa, 0x06, 0x06, 0x12, 0x04, 0x12, 0x02, 0x38, 0x01};
+	struct seen s = {.n = 0};
+	CHECK_EQ_INT(fetch_response_decode(bad, sizeof(bad), &top, collect, &s),
+		     RN_E_MALFORMED_FRAME);
+	CHECK_EQ_INT(s.n, 0);
+	free(body);
+}
+
 int main(int argc, char **argv)
 {
 	return harness_run(argc, argv);

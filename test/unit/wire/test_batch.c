@@ -247,6 +247,118 @@ TEST(batch_record_size_matches_growth)
 	CHECK_EQ_INT(info.max_timestamp, TS0);
 }
 
+/* Lengths and deltas on both sides of every varint size step: the builder's
+ * sizes, its encoding and the reader's short-varint path must all agree
+ * with varint.c. */
+TEST(batch_varint_size_boundaries_round_trip)
+{
+	static const int32_t lens[] = {-1, 0, 1, 63, 64, 65, 127, 128, 8191, 8192, 8193, 70000};
+	static const int64_t deltas[] = {0, -1, 63, -64, 64, -65, 8191, -8192, 8192, 1048575,
+					 -1048577, 1LL << 40, -(1LL << 40)};
+	static uint8_t payload[70000];
+	enum { NL = sizeof(lens) / sizeof(lens[0]), ND = sizeof(deltas) / sizeof(deltas[0]) };
+	struct batch_builder b;
+	batch_builder_init(&b, buf, sizeof(buf));
+	/* The first record fixes first_timestamp; the others' deltas follow. */
+	CHECK_OK(batch_builder_add(&b, TS0, NULL, -1, NULL, -1, NULL, 0));
+	int32_t n = 1;
+	for (int i = 0; i < NL; i++) {
+		int32_t klen = lens[i], vlen = lens[NL - 1 - i];
+		int64_t delta = deltas[i % ND];
+		const struct record_header_view h = {payload, klen < 0 ? 0 : klen % 300, payload,
+						     vlen % 200};
+		size_t want = batch_record_size(delta, n, klen, vlen, 1, &h);
+		size_t before = b.len;
+		CHECK_OK(batch_builder_add(&b, TS0 + delta, klen < 0 ? NULL : payload, klen,
+					   vlen < 0 ? NULL : payload, vlen, &h, 1));
+		CHECK_EQ_INT(b.len - before, want);
+		n++;
+	}
+	size_t len = batch_builder_finish(&b, -1, -1, -1);
+	struct batch_info info;
+	CHECK_OK(batch_validate(buf, len, RN_MAX_RECORDS_PER_BATCH, &info));
+	CHECK_EQ_INT(info.record_count, n);
+	struct batch_iter it;
+	struct record_view r;
+	CHECK_OK(batch_iter_init(&it, buf, len));
+	CHECK_EQ_INT(batch_iter_next(&it, &r), 1);
+	for (int i = 0; i < NL; i++) {
+		CHECK_EQ_INT(batch_iter_next(&it, &r), 1);
+		CHECK_EQ_INT(r.offset, i + 1);
+		CHECK_EQ_INT(r.timestamp, TS0 + deltas[i % ND]);
+		CHECK_EQ_INT(r.key_len, lens[i]);
+		CHECK_EQ_INT(r.value_len, lens[NL - 1 - i]);
+		CHECK_EQ_INT(r.header_count, 1);
+	}
+	CHECK_EQ_INT(batch_iter_next(&it, &r), 0);
+}
+
+/* Two-byte varints that varint_get accepts (including a zero written in two
+ * bytes) read the same on the reader's short path. */
+TEST(batch_reader_accepts_what_varint_get_accepts)
+{
+	/* One record: length 8, attributes 0, timestamp delta 0 written as
+	 * 0x80 0x00, offset delta 0, null key, value of one byte, no headers. */
+	const uint8_t rec[] = {0x10, 0x00, 0x80, 0x00, 0x00, 0x01, 0x02, 'v', 0x00};
+	uint8_t raw[BATCH_HEADER_BYTES + sizeof(rec)];
+	size_t len = make_raw(raw, rec, sizeof(rec), 1, 0);
+	struct batch_info info;
+	CHECK_OK(batch_validate(raw, len, 10, &info));
+	struct batch_iter it;
+	struct record_view r;
+	CHECK_OK(batch_iter_init(&it, raw, len));
+	CHECK_EQ_INT(batch_iter_next(&it, &r), 1);
+	CHECK_EQ_INT(r.timestamp, TS0);
+	CHECK(r.key == NULL && r.value_len == 1 && r.value[0] == 'v');
+}
+
+/* Records equal as batch_iter_next and batch_validate_views give them. */
+static int views_match(const uint8_t *b, size_t len, const struct record_view *views, int32_t n)
+{
+	struct batch_iter it;
+	struct record_view r;
+	if (batch_iter_init(&it, b, len) != 0)
+		return 0;
+	for (int32_t i = 0; i < n; i++) {
+		const struct record_view *v = &views[i];
+		if (batch_iter_next(&it, &r) != 1 || r.offset != v->offset ||
+		    r.timestamp != v->timestamp || r.key != v->key || r.key_len != v->key_len ||
+		    r.value != v->value || r.value_len != v->value_len ||
+		    r.header_count != v->header_count || r.headers != v->headers ||
+		    r.headers_len != v->headers_len)
+			return 0;
+	}
+	return batch_iter_next(&it, &r) == 0;
+}
+
+TEST(batch_validate_views_keeps_what_it_parsed)
+{
+	struct record_view views[4];
+	struct batch_info info;
+	int filled = -1;
+	size_t len = build_small(buf, sizeof(buf));
+	batch_stamp(buf, 700, 3);
+	CHECK_OK(batch_validate_views(buf, len, 10, &info, views, 4, &filled));
+	CHECK_EQ_INT(filled, 1);
+	CHECK_EQ_INT(info.record_count, 2);
+	CHECK(views_match(buf, len, views, 2));
+	CHECK_EQ_INT(views[1].offset, 701);
+	/* LogAppendTime: every record takes max_timestamp. */
+	batch_stamp_log_append_time(buf, len, TS0 + 999);
+	CHECK_OK(batch_validate_views(buf, len, 10, &info, views, 2, &filled));
+	CHECK_EQ_INT(filled, 1);
+	CHECK(views_match(buf, len, views, 2));
+	CHECK_EQ_INT(views[0].timestamp, TS0 + 999);
+	/* Too little room: validated all the same, nothing kept. */
+	CHECK_OK(batch_validate_views(buf, len, 10, &info, views, 1, &filled));
+	CHECK_EQ_INT(filled, 0);
+	/* A damaged batch is refused as batch_validate refuses it. */
+	buf[len - 1] ^= 1;
+	CHECK_EQ_INT(batch_validate_views(buf, len, 10, &info, views, 4, &filled),
+		     batch_validate(buf, len, 10, &info));
+	CHECK_EQ_INT(filled, 0);
+}
+
 TEST(batch_builder_full_and_invalid)
 {
 	struct batch_builder b;
