@@ -2,18 +2,30 @@
 # Measures produce and consume throughput of one local node through the
 # runnel CLI and prints a markdown table row per scenario.
 #   bench/cli_throughput.sh [RECORDS] [RECORD_BYTES]
-# Starts its own runneld on a free loopback port in a temporary directory and
-# stops it (by PID) when done.
+# Starts its own runneld on a free loopback port in a temporary directory
+# ($TMPDIR, else /tmp) and stops it (by PID) when done.  The binaries come from
+# $RUNNEL_BUILD_DIR (default build/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-2000000}
 size=${2:-100}
-runneld=build/broker/runneld
-runnel=build/clients/runnel
+build=${RUNNEL_BUILD_DIR:-build}
+runneld=$build/broker/runneld
+runnel=$build/clients/runnel
 [ -x "$runneld" ] && [ -x "$runnel" ] || { echo "build first: ./scripts/setup.sh" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/runnel-bench-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+work=$(mktemp -d "${TMPDIR:-/tmp}/runnel-bench-XXXXXX")
+# A port below the kernel's ephemeral range, so no outgoing connection holds it.
+port=$(python3 -c '
+import random, socket
+for _ in range(500):
+    p = random.randint(20000, 32000)
+    try:
+        socket.socket().bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break')
 addr=127.0.0.1:$port
 "$runneld" --listen "$addr" --data-dir "$work/data" >"$work/node.log" 2>&1 &
 pid=$!
