@@ -19,6 +19,16 @@ void accum_init(struct accum *a, uint32_t batch_size, int32_t linger_ms, uint32_
 	a->buffer_memory = buffer_memory;
 	a->delivery_timeout_ms = delivery_timeout_ms;
 	a->seed = seed;
+	a->codec = BATCH_COMPRESSION_NONE;
+	a->codec_level = BATCH_CODEC_LEVEL_DEFAULT;
+	batch_codec_init(&a->codec_ctx);
+}
+
+void accum_set_compression(struct accum *a, int codec, int level)
+{
+	RN_ASSERT(batch_codec_supported(codec) && batch_codec_level_valid(codec, level));
+	a->codec = codec;
+	a->codec_level = level;
 }
 
 void accum_batch_free(struct accum_batch *b)
@@ -127,6 +137,8 @@ void accum_destroy(struct accum *a)
 		free(t);
 	}
 	free(a->topics);
+	free(a->zbuf);
+	batch_codec_destroy(&a->codec_ctx);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -181,7 +193,68 @@ int32_t accum_choose_partition(struct accum_topic *t, const void *key, int32_t k
 	return partitioner_sticky_partition(&t->sticky, t->partition_count);
 }
 
-static void close_open(struct accum_topic *t, int32_t partition)
+/*
+ * Makes src[0..len) (the batch's own bytes, or its compressed form) the
+ * closed batch's bytes.  When they fill at most half of the batch's buffer
+ * they move into a buffer of their own size, and the large one goes back
+ * to the pool for the next open batch.  A batch closed by linger often
+ * holds one small record; kept in its batch_size buffer, a few hundred of
+ * them would use up buffer_memory while a leader is unreachable.  Charged
+ * by what it holds, the buffer fills only with real records.  When the
+ * small buffer cannot be had the batch keeps its own: still correct, only
+ * charged more.
+ */
+static void place_closed(struct accum *a, struct accum_batch *b, const uint8_t *src, size_t len)
+{
+	RN_ASSERT(len <= b->cap);
+	uint8_t *small = len <= b->cap / 2 ? malloc(len) : NULL;
+	if (small) {
+		memcpy(small, src, len);
+		RN_ASSERT(a->memory_used >= b->cap);
+		a->memory_used -= b->cap - len;
+		pool_put(a, b->buf, b->cap);
+		b->buf = small;
+		b->cap = len;
+	} else if (src != b->buf) {
+		memcpy(b->buf, src, len);
+	}
+	b->len = len;
+}
+
+/* Compresses a finished batch into the accumulator's buffer and returns it
+ * there (*len set), or NULL to send the batch as it is: no codec, no
+ * memory, or a compressed form no smaller. */
+static const uint8_t *compress_closed(struct accum *a, const struct accum_batch *b, size_t *len)
+{
+	if (a->codec == BATCH_COMPRESSION_NONE)
+		return NULL;
+	size_t need = batch_compress_bound(a->codec, b->len);
+	if (a->zbuf_cap < need) {
+		free(a->zbuf);
+		a->zbuf_cap = 0;
+		if (!(a->zbuf = malloc(need)))
+			return NULL;
+		a->zbuf_cap = need;
+	}
+	if (batch_compress(&a->codec_ctx, a->codec, a->codec_level, b->buf, b->len, a->zbuf,
+			   a->zbuf_cap, len) != 0 ||
+	    *len >= b->len)
+		return NULL;
+	return a->zbuf;
+}
+
+/* Gives back a compression buffer made larger than a batch_size batch
+ * needs: batches of one large record are rare, and it would stay. */
+static void trim_zbuf(struct accum *a)
+{
+	if (a->zbuf && a->zbuf_cap > batch_compress_bound(a->codec, a->batch_size)) {
+		free(a->zbuf);
+		a->zbuf = NULL;
+		a->zbuf_cap = 0;
+	}
+}
+
+static void close_open(struct accum *a, struct accum_topic *t, int32_t partition)
 {
 	struct accum_partition *ap = &t->parts[partition];
 	struct accum_batch *b = ap->open;
@@ -189,6 +262,10 @@ static void close_open(struct accum_topic *t, int32_t partition)
 		return;
 	b->len = batch_builder_finish(&b->builder, -1, -1, -1);
 	b->closed = 1;
+	size_t zlen = 0;
+	const uint8_t *z = compress_closed(a, b, &zlen);
+	place_closed(a, b, z ? z : b->buf, z ? zlen : b->len);
+	trim_zbuf(a);
 	ap->open = NULL;
 	if (ap->tail)
 		ap->tail->next = b;
@@ -292,7 +369,7 @@ int accum_append(struct accum *a, struct accum_topic *t, int32_t partition, int6
 			    opaque);
 		if (rc != RN_E_FULL)
 			goto appended;
-		close_open(t, partition);
+		close_open(a, t, partition);
 	}
 	/* A fresh batch holds the record at offset and time delta 0, so its
 	 * exact size is known before allocating. */
@@ -320,7 +397,7 @@ void accum_close_ready(struct accum *a, int64_t now_ms, int flush)
 		for (int32_t p = 0; p < t->partition_count; p++) {
 			struct accum_batch *b = t->parts[p].open;
 			if (b && b->count > 0 && (flush || now_ms >= b->created_ms + a->linger_ms))
-				close_open(t, p);
+				close_open(a, t, p);
 		}
 	}
 }
@@ -370,7 +447,7 @@ void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_
 	b->retry_at_ms = retry_at_ms;
 }
 
-int64_t accum_next_due(const struct accum *a)
+int64_t accum_next_due(const struct accum *a, int64_t after_ms)
 {
 	int64_t due = INT64_MAX;
 	for (size_t i = 0; i < a->topic_count; i++) {
@@ -379,7 +456,8 @@ int64_t accum_next_due(const struct accum *a)
 			const struct accum_partition *ap = &t->parts[p];
 			if (ap->open && ap->open->count > 0 && ap->open->created_ms + a->linger_ms < due)
 				due = ap->open->created_ms + a->linger_ms;
-			if (ap->head && !ap->inflight && ap->head->retry_at_ms < due)
+			if (ap->head && !ap->inflight && ap->head->retry_at_ms > after_ms &&
+			    ap->head->retry_at_ms < due)
 				due = ap->head->retry_at_ms;
 		}
 	}

@@ -9,7 +9,13 @@
  * batches.  The head of the FIFO is the only batch of its partition that may
  * be in flight, which keeps records in order even across retries.  Batch
  * buffers count against buffer_memory; an append that would exceed it fails
- * with RN_E_FULL and the producer waits for deliveries to free memory.
+ * with RN_E_FULL and the producer waits for deliveries to free memory.  An
+ * open batch is charged its whole buffer (batch_size, or one record's size
+ * when larger); a closed batch that fills at most half of it is moved into
+ * a buffer of its own size and charged that, so that batches closed by
+ * linger with a record or two do not use up buffer_memory.  With a codec
+ * set, a batch is compressed when it closes, and charged its compressed
+ * size the same way.
  */
 
 #include <stddef.h>
@@ -90,12 +96,30 @@ struct accum {
 	/* Released batch structs, linked by next, at most ACCUM_MAX_FREE_BATCHES. */
 	struct accum_batch *free_batches;
 	size_t free_batch_count;
+	/*
+	 * Compression of closed batches (accum_set_compression): the codec
+	 * (BATCH_COMPRESSION_*), its level and contexts, and the buffer a batch
+	 * is compressed into before its bytes replace the batch's own.  The
+	 * buffer holds the worst case of a batch_size batch and is kept; one
+	 * made larger for a batch of a single large record is freed after use.
+	 */
+	int codec;
+	int codec_level;
+	struct batch_codec codec_ctx;
+	uint8_t *zbuf;
+	size_t zbuf_cap;
 };
 
 /* Sets up an empty accumulator.  seed varies the sticky partitioner.
  * batch_size must be at least BATCH_HEADER_BYTES + 1. */
 void accum_init(struct accum *a, uint32_t batch_size, int32_t linger_ms, uint32_t message_max_bytes,
 		size_t buffer_memory, int32_t delivery_timeout_ms, uint32_t seed);
+
+/* Compresses every batch closed from now on with codec (BATCH_COMPRESSION_*,
+ * none, lz4 or zstd) at level (BATCH_CODEC_LEVEL_DEFAULT or valid for the
+ * codec).  A batch whose compressed form would not be smaller is sent
+ * uncompressed. */
+void accum_set_compression(struct accum *a, int codec, int level);
 
 /* Frees every batch (without calling callbacks) and the topics. */
 void accum_destroy(struct accum *a);
@@ -143,9 +167,10 @@ void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_
 /* The partition state of batch b. */
 struct accum_partition *accum_partition_of(struct accum *a, const struct accum_batch *b);
 
-/* The earliest time something becomes due (a linger or a retry), or
- * INT64_MAX. */
-int64_t accum_next_due(const struct accum *a);
+/* The earliest time something becomes due: a linger, or a retry after
+ * after_ms (a head batch whose retry time passed by then is ready, not
+ * due: the caller knows why it did not go).  INT64_MAX when nothing is. */
+int64_t accum_next_due(const struct accum *a, int64_t after_ms);
 
 /* True when no record is open, queued or in flight. */
 int accum_empty(const struct accum *a);

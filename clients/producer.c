@@ -39,6 +39,13 @@ struct runnel_producer {
 	int64_t next_metadata_ms;
 	/* Metadata versions: the one a refresh will produce, the last applied. */
 	uint64_t metadata_wanted, metadata_seen;
+	/* The monotonic time of the last send_ready turn, and the earliest
+	 * time after it at which a batch that was ready then but could not go
+	 * (its leader's connection waiting to reconnect) may go, or expires.
+	 * Waits end there instead of spinning on a batch that is due but
+	 * blocked. */
+	int64_t step_ms;
+	int64_t blocked_wake_ms;
 	int flushing;
 	int in_callbacks;
 	/* Why records are waiting: the last retriable failure, quoted when
@@ -65,7 +72,16 @@ void runnel_producer_config_init(struct runnel_producer_config *cfg)
 	cfg->delivery_timeout_ms = RUNNEL_DEFAULT_DELIVERY_TIMEOUT_MS;
 	cfg->buffer_memory = RUNNEL_DEFAULT_BUFFER_MEMORY;
 	cfg->message_max_bytes = RUNNEL_DEFAULT_MESSAGE_MAX_BYTES;
+	cfg->compression_type = RUNNEL_COMPRESSION_NONE;
+	cfg->compression_level = RUNNEL_COMPRESSION_LEVEL_DEFAULT;
 }
+
+/* The public codec numbers are the batch attribute's. */
+_Static_assert(RUNNEL_COMPRESSION_NONE == BATCH_COMPRESSION_NONE &&
+		       RUNNEL_COMPRESSION_LZ4 == BATCH_COMPRESSION_LZ4 &&
+		       RUNNEL_COMPRESSION_ZSTD == BATCH_COMPRESSION_ZSTD &&
+		       RUNNEL_COMPRESSION_LEVEL_DEFAULT == BATCH_CODEC_LEVEL_DEFAULT,
+	       "codec numbers");
 
 static int check_config(const struct runnel_producer_config *cfg)
 {
@@ -77,6 +93,12 @@ static int check_config(const struct runnel_producer_config *cfg)
 		return RN_E_INVAL;
 	if (cfg->linger_ms < 0 || cfg->retries < 0 || cfg->retry_backoff_ms < 0 ||
 	    cfg->delivery_timeout_ms <= 0 || cfg->buffer_memory == 0)
+		return RN_E_INVAL;
+	if (!batch_codec_supported(cfg->compression_type))
+		return RN_E_UNSUPPORTED_COMPRESSION_TYPE;
+	/* A level means nothing without a codec, as in Kafka. */
+	if (cfg->compression_type != RUNNEL_COMPRESSION_NONE &&
+	    !batch_codec_level_valid(cfg->compression_type, cfg->compression_level))
 		return RN_E_INVAL;
 	return 0;
 }
@@ -104,6 +126,10 @@ int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_produce
 	clock_cache_init(&p->clock);
 	accum_init(&p->accum, cfg->batch_size, cfg->linger_ms, cfg->message_max_bytes,
 		   cfg->buffer_memory, cfg->delivery_timeout_ms, (uint32_t)rn_wall_ms());
+	accum_set_compression(&p->accum, cfg->compression_type,
+			      cfg->compression_type == RUNNEL_COMPRESSION_NONE
+				      ? RUNNEL_COMPRESSION_LEVEL_DEFAULT
+				      : cfg->compression_level);
 	*out = p;
 	return 0;
 }
@@ -317,23 +343,46 @@ out_free:
 	return rc;
 }
 
-/* Sends the candidates of one leader while its connection takes requests. */
+/* Lowers the time the next wait ends at to t. */
+static void wake_at(struct runnel_producer *p, int64_t t)
+{
+	if (t < p->blocked_wake_ms)
+		p->blocked_wake_ms = t;
+}
+
+/* Notes when the unsent candidates bs[0..n) expire: a wait must end then
+ * even if nothing else happens. */
+static void note_unsent(struct runnel_producer *p, const struct send_candidate *bs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		wake_at(p, bs[i].batch->deadline_ms);
+}
+
+/* Sends the candidates of one leader while its connection takes requests.
+ * What stays unsent waits for the connection: for its reconnect backoff to
+ * pass (a time, noted in blocked_wake_ms) or for an answer or a finished
+ * connect (socket events, which end the wait by themselves). */
 static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs, size_t n, int64_t now)
 {
 	struct conn *cn = client_conn(&p->client, bs[0].leader);
 	if (!cn) {
 		p->need_metadata = 1;
+		note_unsent(p, bs, n);
 		return;
 	}
 	if (conn_ensure(cn, now) != 0 || cn->state == CONN_DOWN) {
 		snprintf(p->cause, sizeof(p->cause), "%s", cn->errmsg);
 		p->need_metadata = 1;
+		wake_at(p, cn->retry_at_ms);
+		note_unsent(p, bs, n);
 		return;
 	}
 	/* acks=0 batches count as delivered once queued, so they wait until
 	 * the connection is really up rather than risk a failed connect. */
-	if (p->cfg.acks == 0 && cn->state != CONN_READY)
+	if (p->cfg.acks == 0 && cn->state != CONN_READY) {
+		note_unsent(p, bs, n);
 		return;
+	}
 	size_t i = 0;
 	while (i < n && conn_can_send(cn)) {
 		/* acks=0 requests take no in-flight slot; stop instead when the
@@ -345,6 +394,7 @@ static void send_to_leader(struct runnel_producer *p, struct send_candidate *bs,
 			break;
 		i += k;
 	}
+	note_unsent(p, bs + i, n - i);
 }
 
 /* Fails a batch that waited past its delivery timeout.  A batch that was
@@ -364,6 +414,8 @@ static void expire_batch(struct runnel_producer *p, struct accum_batch *b)
 static void send_ready(struct runnel_producer *p, int64_t now)
 {
 	struct accum *a = &p->accum;
+	p->step_ms = now;
+	p->blocked_wake_ms = INT64_MAX;
 	accum_close_ready(a, now, p->flushing);
 	size_t cap = 0, n = 0;
 	for (size_t t = 0; t < a->topic_count; t++)
@@ -384,6 +436,7 @@ static void send_ready(struct runnel_producer *p, int64_t now)
 			int32_t leader = client_leader(&p->client, at->name, i);
 			if (leader < 0) {
 				p->need_metadata = 1;
+				wake_at(p, b->deadline_ms);
 				continue;
 			}
 			cands[n++] = (struct send_candidate){.leader = leader, .batch = b};
@@ -481,15 +534,22 @@ static int dispatch_callbacks(struct runnel_producer *p)
 	return called;
 }
 
-/* How long the I/O wait may last: until the deadline, the next linger or
- * retry, or PRODUCER_MAX_WAIT_MS, whichever is first. */
+/*
+ * How long the I/O wait may last: until the deadline, the next linger,
+ * retry or metadata refresh, a blocked batch's reconnect or expiry, or
+ * PRODUCER_MAX_WAIT_MS, whichever is first.  A batch that is due but
+ * cannot go (its leader unreachable) does not count as due: the wait ends
+ * when what blocks it can change, and socket events end it earlier.
+ */
 static int wait_budget(struct runnel_producer *p, int64_t deadline)
 {
 	int64_t now = rn_mono_ms();
 	int64_t until = deadline;
-	int64_t due = accum_next_due(&p->accum);
+	int64_t due = accum_next_due(&p->accum, p->step_ms);
 	if (p->need_metadata && p->next_metadata_ms < due)
 		due = p->next_metadata_ms;
+	if (p->blocked_wake_ms < due)
+		due = p->blocked_wake_ms;
 	if (due < until)
 		until = due;
 	if (until > now + PRODUCER_MAX_WAIT_MS)
@@ -497,18 +557,27 @@ static int wait_budget(struct runnel_producer *p, int64_t deadline)
 	return until > now ? (int)(until - now) : 0;
 }
 
-int runnel_producer_poll(runnel_producer *p, int timeout_ms)
+/* Drives I/O until a callback ran, deadline passed or a signal interrupted
+ * the wait (p->client.interrupted is then left set for the caller).
+ * Returns the number of callbacks called. */
+static int poll_until(struct runnel_producer *p, int64_t deadline)
 {
-	int64_t deadline = rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int called = 0;
 	for (;;) {
 		producer_step(p);
-		client_poll(&p->client, wait_budget(p, deadline));
+		/* Completed batches report at once rather than after a wait. */
+		client_poll(&p->client, p->done_head ? 0 : wait_budget(p, deadline));
 		producer_step(p);
 		called += dispatch_callbacks(p);
 		if (called > 0 || rn_mono_ms() >= deadline || p->client.interrupted)
-			break;
+			return called;
 	}
+}
+
+int runnel_producer_poll(runnel_producer *p, int timeout_ms)
+{
+	p->client.interrupted = 0;
+	int called = poll_until(p, rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
 	p->client.interrupted = 0;
 	return called;
 }
@@ -528,6 +597,8 @@ static int output_pending(const struct runnel_producer *p)
 int runnel_producer_flush(runnel_producer *p, int timeout_ms)
 {
 	int64_t deadline = rn_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int interrupted = 0;
+	p->client.interrupted = 0;
 	p->flushing = 1;
 	while (runnel_producer_outstanding(p) > 0 || output_pending(p)) {
 		int64_t now = rn_mono_ms();
@@ -535,14 +606,23 @@ int runnel_producer_flush(runnel_producer *p, int timeout_ms)
 			break;
 		/* Short turns: poll returns early only for callbacks, and the
 		 * loop must also notice drained sockets. */
-		int64_t turn = deadline - now;
-		runnel_producer_poll(p, (int)(turn < PRODUCER_MAX_WAIT_MS ? turn : PRODUCER_MAX_WAIT_MS));
+		poll_until(p, now + (deadline - now < PRODUCER_MAX_WAIT_MS ? deadline - now
+									: PRODUCER_MAX_WAIT_MS));
+		if (p->client.interrupted) {
+			interrupted = 1;
+			break;
+		}
 	}
+	p->client.interrupted = 0;
 	p->flushing = 0;
 	dispatch_callbacks(p);
-	if (runnel_producer_outstanding(p) > 0)
+	size_t left = runnel_producer_outstanding(p);
+	if (left > 0 && interrupted)
+		return client_fail(&p->client, RN_E_AGAIN,
+				   "interrupted by a signal with %zu records still undelivered", left);
+	if (left > 0)
 		return client_fail(&p->client, RN_E_TIMEOUT, "%zu records still undelivered after %d ms",
-				   runnel_producer_outstanding(p), timeout_ms);
+				   left, timeout_ms);
 	return 0;
 }
 
@@ -580,18 +660,24 @@ static int append_waiting(struct runnel_producer *p, struct accum_topic *at, int
 			      header_count, cb, opaque, now);
 	if (rc != RN_E_FULL)
 		return rc;
-	/* The slow path: the clock is read afresh on every turn from here. */
+	/* The slow path: the clock is read afresh on every turn from here,
+	 * and only a signal that arrives during this wait counts. */
 	int64_t deadline = now + p->cfg.delivery_timeout_ms;
+	p->client.interrupted = 0;
 	for (;;) {
-		if (now >= deadline || p->client.interrupted)
-			return client_fail(&p->client, RN_E_FULL,
-					   "buffer memory (%zu bytes) still full after %d ms",
-					   p->cfg.buffer_memory, p->cfg.delivery_timeout_ms);
+		if (p->client.interrupted) {
+			p->client.interrupted = 0;
+			return client_fail(&p->client, RN_E_AGAIN,
+					   "interrupted by a signal while waiting for buffer memory; "
+					   "the record was not queued");
+		}
 		/* Full buffers mean batches are waiting: send them now
-		 * rather than after their linger. */
+		 * rather than after their linger.  The step after the wait
+		 * takes in answers and expires batches, which frees memory. */
 		p->flushing = 1;
 		producer_step(p);
 		client_poll(&p->client, wait_budget(p, deadline));
+		producer_step(p);
 		p->flushing = 0;
 		clock_cache_invalidate(&p->clock);
 		now = rn_mono_ms();
@@ -599,6 +685,10 @@ static int append_waiting(struct runnel_producer *p, struct accum_topic *at, int
 				  header_count, cb, opaque, now);
 		if (rc != RN_E_FULL)
 			return rc;
+		if (now >= deadline)
+			return client_fail(&p->client, RN_E_FULL,
+					   "buffer memory (%zu bytes) still full after %d ms",
+					   p->cfg.buffer_memory, p->cfg.delivery_timeout_ms);
 	}
 }
 
@@ -614,7 +704,13 @@ static int send_topic(struct runnel_producer *p, const char *topic, struct accum
 	if (!*topic || strlen(topic) > RN_MAX_TOPIC_NAME_LEN)
 		return client_fail(&p->client, RN_E_INVAL, "bad topic name or partition");
 	const struct client_topic *ct = NULL;
+	p->client.interrupted = 0;
 	int rc = topic_metadata(p, topic, &ct);
+	if (rc != 0 && p->client.interrupted) {
+		p->client.interrupted = 0;
+		return client_fail(&p->client, RN_E_AGAIN,
+				   "interrupted by a signal while looking up topic %s", topic);
+	}
 	if (rc != 0)
 		return rc;
 	struct accum_topic *at = accum_topic_get(&p->accum, topic, ct->partition_count);
@@ -652,7 +748,7 @@ int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partitio
 	if (rc == RN_E_MESSAGE_TOO_LARGE)
 		return client_fail(&p->client, rc, "record larger than message_max_bytes (%u bytes)",
 				   p->cfg.message_max_bytes);
-	if (rc != 0 && rc != RN_E_FULL)
+	if (rc != 0 && rc != RN_E_FULL && rc != RN_E_AGAIN)
 		return client_fail(&p->client, rc, "cannot queue the record: %s", rn_strerror(rc));
 	return rc;
 }

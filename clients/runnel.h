@@ -11,6 +11,18 @@
  * calls are synchronous.  Objects are not thread-safe: use one object from
  * one thread at a time.
  *
+ * Waits sleep in poll() until something can change: an answer, a
+ * connection finishing or failing, a linger, retry or reconnect backoff
+ * passing, a metadata refresh falling due, a delivery timeout.  A signal
+ * that interrupts poll() (a handler installed without SA_RESTART; poll()
+ * is never restarted anyway) ends the wait, so that a program can check
+ * the flags its handlers set: runnel_producer_send and
+ * runnel_producer_flush then return RN_E_AGAIN, runnel_producer_poll and
+ * runnel_consumer_poll return early with what they have.  A signal that
+ * arrives while the library is not waiting is not seen; programs that
+ * must never miss one check their flag between calls, and keep each
+ * call's timeout short.
+ *
  * Every function that can fail returns 0 or a negative RN_E_* code from
  * common/errors.h.  Codes that came from a node keep Kafka's numbers (for
  * example RN_E_TOPIC_ALREADY_EXISTS is -36); rn_errname() and rn_strerror()
@@ -129,14 +141,50 @@ struct runnel_producer_config {
 	int32_t retry_backoff_ms;
 	int32_t delivery_timeout_ms;
 	/* Bytes of batches held (open, queued or in flight) at most; send waits
-	 * for delivery when this is reached. */
+	 * for delivery when this is reached.  An open batch counts as
+	 * batch_size bytes; a closed one that holds much less (a batch closed
+	 * by linger_ms with a record or two) counts as what it holds. */
 	size_t buffer_memory;
 	/* The largest batch sent; a record that alone needs more is refused
 	 * with RN_E_MESSAGE_TOO_LARGE. */
 	uint32_t message_max_bytes;
+	/* The codec each batch is compressed with when it closes:
+	 * RUNNEL_COMPRESSION_NONE, _LZ4 or _ZSTD (Kafka's compression.type;
+	 * gzip and snappy are not supported).  batch_size and
+	 * message_max_bytes count the records before compression; a batch
+	 * that does not get smaller is sent uncompressed.  The producer keeps
+	 * one compression buffer of about batch_size bytes besides
+	 * buffer_memory. */
+	int32_t compression_type;
+	/* RUNNEL_COMPRESSION_LEVEL_DEFAULT (the codec's own default: lz4's
+	 * fast mode, zstd level 3), or lz4 0..12 (3 and up: lz4's slower
+	 * high-compression mode), zstd 1..22. */
+	int32_t compression_level;
 };
 
+/* Codecs, with the numbers a batch's attributes carry (Kafka's). */
+#define RUNNEL_COMPRESSION_NONE 0
+#define RUNNEL_COMPRESSION_LZ4 3
+#define RUNNEL_COMPRESSION_ZSTD 4
+#define RUNNEL_COMPRESSION_LEVEL_DEFAULT (-1)
+
 void runnel_producer_config_init(struct runnel_producer_config *cfg);
+
+/*
+ * Sets one setting by its Kafka name, as `runnel produce -X KEY=VALUE`
+ * does: bootstrap.servers, client.id, acks (0, 1, all or -1), batch.size,
+ * linger.ms, retries, retry.backoff.ms, delivery.timeout.ms, buffer.memory,
+ * max.request.size (message_max_bytes), compression.type (none, lz4,
+ * zstd), compression.level, max.in.flight.requests.per.connection,
+ * request.timeout.ms, reconnect.backoff.ms, reconnect.backoff.max.ms.
+ * String values are not copied: value must stay valid until
+ * runnel_producer_new.  Returns 0, RN_E_NOT_FOUND (unknown key),
+ * RN_E_UNSUPPORTED_COMPRESSION_TYPE (compression.type gzip or snappy) or
+ * RN_E_INVAL (a value that does not parse or is out of range; the finer
+ * rules, such as a level for the chosen codec, are runnel_producer_new's).
+ */
+int runnel_producer_config_set(struct runnel_producer_config *cfg, const char *key,
+			       const char *value);
 
 /*
  * Called once per record from runnel_producer_poll or _flush.  err is 0 when
@@ -154,8 +202,10 @@ typedef void (*runnel_delivery_cb)(void *opaque, int err, int32_t partition, int
 
 /*
  * Creates a producer.  Does not connect until the first send.
- * Returns 0 and sets *out, or RN_E_INVAL (a config value out of range or an
- * unparsable bootstrap list) or RN_E_NOMEM.  Free with runnel_producer_free.
+ * Returns 0 and sets *out, or RN_E_INVAL (a config value out of range, a
+ * compression level the codec does not have, or an unparsable bootstrap
+ * list), RN_E_UNSUPPORTED_COMPRESSION_TYPE (a codec other than none, lz4
+ * and zstd) or RN_E_NOMEM.  Free with runnel_producer_free.
  */
 int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_producer **out);
 
@@ -172,8 +222,10 @@ int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_produce
  * up, and then at most delivery_timeout_ms.
  * Returns 0, or RN_E_UNKNOWN_TOPIC_OR_PARTITION (no such topic or partition),
  * RN_E_MESSAGE_TOO_LARGE, RN_E_INVAL (bad arguments, too many headers),
- * RN_E_FULL (no buffer memory freed in time), RN_E_NOMEM, or a connection
- * error while fetching metadata.  On error no callback will be called.
+ * RN_E_FULL (no buffer memory freed in time), RN_E_AGAIN (a signal
+ * interrupted one of those waits: the record was not queued; check your
+ * flags and send it again or stop), RN_E_NOMEM, or a connection error while
+ * fetching metadata.  On error no callback will be called.
  */
 int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partition, const void *key,
 			 int32_t key_len, const void *value, int32_t value_len,
@@ -181,12 +233,16 @@ int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partitio
 			 runnel_delivery_cb cb, void *opaque);
 
 /* Drives I/O for up to timeout_ms (0: only what is ready) and calls the
- * delivery callbacks that are due.  Returns the number of callbacks called. */
+ * delivery callbacks that are due.  Returns as soon as a callback ran, the
+ * time is up, or a signal interrupted the wait.  Returns the number of
+ * callbacks called. */
 int runnel_producer_poll(runnel_producer *p, int timeout_ms);
 
 /* Sends every open batch now and waits until all records are delivered or
  * failed (callbacks called), or timeout_ms passes.  Returns 0, or
- * RN_E_TIMEOUT with records still outstanding. */
+ * RN_E_TIMEOUT with records still outstanding, or RN_E_AGAIN when a signal
+ * interrupted the wait with records still outstanding (call it again to
+ * keep waiting). */
 int runnel_producer_flush(runnel_producer *p, int timeout_ms);
 
 /* Records queued or in flight (not yet reported to a callback). */

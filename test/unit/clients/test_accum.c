@@ -159,7 +159,7 @@ TEST(linger_closes_batches)
 	struct accum a;
 	struct accum_topic *t = setup(&a, 4096, 1 << 20, 1);
 	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, "a", 1, NULL, 0, NULL, NULL, 100));
-	CHECK_EQ_INT(accum_next_due(&a), 100 + LINGER_MS);
+	CHECK_EQ_INT(accum_next_due(&a, 100), 100 + LINGER_MS);
 	accum_close_ready(&a, 100 + LINGER_MS - 1, 0);
 	CHECK(t->parts[0].head == NULL);
 	accum_close_ready(&a, 100 + LINGER_MS, 0);
@@ -254,7 +254,9 @@ TEST(pooled_buffers_stay_within_buffer_memory)
 	enum { BATCH = 1024, MEMORY = 3 * 1024, PARTS = 3 };
 	struct accum a;
 	struct accum_topic *t = setup(&a, BATCH, MEMORY, PARTS);
-	char v[100] = {0};
+	/* Records that fill more than half a batch: closed batches keep their
+	 * full-size buffers, which go back to the pool when delivered. */
+	char v[600] = {0};
 	for (int round = 0; round < 5; round++) {
 		for (int32_t p = 0; p < PARTS; p++) {
 			int rc = accum_append(&a, t, p, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0);
@@ -302,6 +304,164 @@ TEST(released_batches_are_bounded)
 	for (size_t i = 0; i < n; i++)
 		accum_batch_release(&a, done[i]);
 	CHECK_EQ_INT(a.free_batch_count, ACCUM_MAX_FREE_BATCHES);
+	accum_destroy(&a);
+}
+
+/* Appends one small record to partition 0 and closes its batch, as linger
+ * does while a leader is unreachable. */
+static int append_and_close(struct accum *a, struct accum_topic *t, int64_t ts)
+{
+	char v[100];
+	memset(v, (int)(ts & 0x7f), sizeof(v));
+	int rc = accum_append(a, t, 0, ts, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0);
+	if (rc == 0)
+		accum_close_ready(a, 0, 1);
+	return rc;
+}
+
+TEST(one_record_batches_are_charged_what_they_hold)
+{
+	enum { BATCH = 64 * 1024, MEMORY = 1024 * 1024, RECORDS = 2000 };
+	struct accum a;
+	struct accum_topic *t = setup(&a, BATCH, MEMORY, 1);
+	/* Charged at batch_size each, 16 such batches would fill the buffer;
+	 * charged by length, thousands fit. */
+	for (int i = 0; i < RECORDS; i++) {
+		int rc = append_and_close(&a, t, 1000 + i);
+		if (rc != 0)
+			fprintf(stderr, "  append %d of %d: %s\n", i, RECORDS, rn_strerror(rc));
+		CHECK_OK(rc);
+	}
+	int32_t records = 0;
+	CHECK_EQ_INT(check_queue(&t->parts[0], BATCH, &records), RECORDS);
+	CHECK_EQ_INT(records, RECORDS);
+	CHECK(a.memory_used <= (size_t)RECORDS * (BATCH_HEADER_BYTES + 120));
+	/* The large buffers went back to the pool, within buffer_memory. */
+	CHECK(a.memory_used + a.pool_bytes <= MEMORY);
+	/* Delivering them gives every byte back. */
+	struct accum_batch *b;
+	while ((b = accum_sendable(&t->parts[0], 0)) != NULL) {
+		t->parts[0].inflight = 1;
+		accum_batch_release(&a, accum_batch_complete(&a, b, 0, 0));
+	}
+	CHECK_EQ_INT(a.memory_used, 0);
+	CHECK_EQ_INT(a.records, 0);
+	CHECK(a.pool_bytes <= MEMORY);
+	accum_destroy(&a);
+}
+
+TEST(full_batches_keep_their_buffer)
+{
+	enum { BATCH = 1024 };
+	struct accum a;
+	struct accum_topic *t = setup(&a, BATCH, 1 << 20, 1);
+	char v[300] = {0};
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
+	const uint8_t *buf = t->parts[0].open->buf;
+	accum_close_ready(&a, 0, 1);
+	struct accum_batch *b = t->parts[0].head;
+	CHECK(b && b->buf == buf && b->cap == BATCH && b->len > BATCH / 2);
+	CHECK_EQ_INT(a.memory_used, BATCH);
+	accum_destroy(&a);
+}
+
+/* Appends n records to partition 0: text that compresses, or random bytes
+ * that do not. */
+static int append_records(struct accum *a, struct accum_topic *t, int n, int random_bytes)
+{
+	char v[200];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(v, sizeof(v), "{\"user\":%d,\"event\":\"page_view\"}", i % 50);
+		for (int k = 0; random_bytes && k < (int)sizeof(v); k++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			v[k] = (char)x;
+		}
+		if (random_bytes)
+			len = (int)sizeof(v);
+		int rc = accum_append(a, t, 0, 1000 + i, NULL, -1, v, len, NULL, 0, NULL, NULL, 0);
+		if (rc != 0)
+			return rc;
+	}
+	accum_close_ready(a, 0, 1);
+	return 0;
+}
+
+TEST(closed_batches_are_compressed_and_charged_compressed)
+{
+	static const int codecs[] = {BATCH_COMPRESSION_LZ4, BATCH_COMPRESSION_ZSTD};
+	for (size_t c = 0; c < RN_ARRAY_LEN(codecs); c++) {
+		enum { BATCH = 16384 };
+		struct accum a;
+		struct accum_topic *t = setup(&a, BATCH, 1 << 22, 1);
+		accum_set_compression(&a, codecs[c], BATCH_CODEC_LEVEL_DEFAULT);
+		CHECK_OK(append_records(&a, t, 2000, 0));
+		int32_t records = 0;
+		int batches = check_queue(&t->parts[0], BATCH, &records);
+		CHECK(batches > 1);
+		CHECK_EQ_INT(records, 2000);
+		size_t held = 0;
+		int64_t next = 1000;
+		for (struct accum_batch *b = t->parts[0].head; b; b = b->next) {
+			struct batch_info info;
+			CHECK_OK(batch_validate(b->buf, b->len, RN_MAX_RECORDS_PER_BATCH, &info));
+			CHECK_EQ_INT(batch_codec_of(&info), codecs[c]);
+			/* Much smaller than a batch, and moved to a buffer of
+			 * its own size. */
+			CHECK(b->len < BATCH / 3 && b->cap == b->len);
+			held += b->cap;
+			struct batch_iter it;
+			struct record_view r;
+			CHECK_OK(batch_iter_init(&it, b->buf, b->len));
+			while (batch_iter_next(&it, &r) == 1)
+				CHECK_EQ_INT(r.timestamp, next++);
+		}
+		CHECK_EQ_INT(next, 3000);
+		CHECK_EQ_INT(a.memory_used, held);
+		CHECK(a.zbuf != NULL && a.zbuf_cap <= batch_compress_bound(codecs[c], BATCH));
+		accum_destroy(&a);
+	}
+}
+
+TEST(batches_that_do_not_shrink_go_uncompressed)
+{
+	struct accum a;
+	struct accum_topic *t = setup(&a, 4096, 1 << 22, 1);
+	accum_set_compression(&a, BATCH_COMPRESSION_LZ4, BATCH_CODEC_LEVEL_DEFAULT);
+	CHECK_OK(append_records(&a, t, 100, 1));
+	int32_t records = 0;
+	CHECK(check_queue(&t->parts[0], 4096, &records) > 1);
+	CHECK_EQ_INT(records, 100);
+	for (struct accum_batch *b = t->parts[0].head; b; b = b->next) {
+		struct batch_info info;
+		CHECK_OK(batch_validate(b->buf, b->len, RN_MAX_RECORDS_PER_BATCH, &info));
+		CHECK_EQ_INT(batch_codec_of(&info), BATCH_COMPRESSION_NONE);
+	}
+	/* A lone record larger than batch_size: the compression buffer made
+	 * for it is not kept. */
+	char *big = malloc(100000);
+	CHECK(big != NULL);
+	memset(big, 'x', 100000);
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, big, 100000, NULL, 0, NULL, NULL, 0));
+	accum_close_ready(&a, 0, 1);
+	CHECK(t->parts[0].tail->len < 2000);
+	CHECK(a.zbuf == NULL || a.zbuf_cap <= batch_compress_bound(BATCH_COMPRESSION_LZ4, 4096));
+	/* Nor for one that does not compress. */
+	uint64_t x = 88172645463325252ull;
+	for (size_t k = 0; k + 8 <= 100000; k += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(big + k, &x, 8);
+	}
+	CHECK_OK(accum_append(&a, t, 0, 2, NULL, -1, big, 100000, NULL, 0, NULL, NULL, 0));
+	accum_close_ready(&a, 0, 1);
+	free(big);
+	CHECK(t->parts[0].tail->len > 100000);
+	CHECK(a.zbuf == NULL || a.zbuf_cap <= batch_compress_bound(BATCH_COMPRESSION_LZ4, 4096));
 	accum_destroy(&a);
 }
 
