@@ -78,6 +78,8 @@ int perf_producer_config_set(struct runnel_producer_config *cfg, const char *key
 	for (size_t i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++)
 		if (strcmp(key, num_settings[i].key) == 0)
 			return set_number(cfg, &num_settings[i], value);
+	if (strncmp(key, "compression.", 12) == 0)
+		return runnel_producer_config_set(cfg, key, value);
 	if (strcmp(key, "acks") == 0)
 		return cli_parse_acks(value, &cfg->acks);
 	if (strcmp(key, "bootstrap.servers") == 0) {

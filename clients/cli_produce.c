@@ -9,7 +9,7 @@
 
 static const char produce_usage[] =
 	"usage: runnel produce TOPIC [-K SEP] [-H KEY=VALUE]... [-p PARTITION] [--acks 0|1|all]\n"
-	"                      [--print-acks] [-Z]\n"
+	"                      [--print-acks] [-Z] [-z none|lz4|zstd] [-X KEY=VALUE]...\n"
 	"\n"
 	"Reads records from stdin, one per line (the newline is not part of the record).\n"
 	"  -K SEP          text before the first SEP is the key (no SEP: null key)\n"
@@ -20,6 +20,12 @@ static const char produce_usage[] =
 	"  -Z              an empty value is sent as null (a tombstone)\n"
 	"  --delivery-timeout MS  give up on a record this long after reading it\n"
 	"                  (default 120000)\n"
+	"  -z CODEC        compress batches with none (the default), lz4 or zstd\n"
+	"                  (compression.type; consumers decompress by themselves)\n"
+	"  -X KEY=VALUE    a producer setting by its Kafka name (repeatable), e.g.\n"
+	"                  compression.type, compression.level, batch.size, linger.ms,\n"
+	"                  buffer.memory, max.request.size, client.id; the options above\n"
+	"                  win over -X\n"
 	"Exits 0 only when every record was acknowledged.\n";
 
 /* Extra time flush waits beyond the delivery timeout, so that the
@@ -34,9 +40,13 @@ struct produce_opts {
 	size_t header_count;
 	int32_t partition;
 	int32_t acks;
+	int has_acks; /* --acks was given */
 	int print_acks;
 	int null_empty;
 	int32_t delivery_timeout_ms;
+	int32_t compression; /* -1: not given */
+	const char *xs[CLI_MAX_CONFIGS]; /* -X arguments, KEY=VALUE */
+	size_t x_count;
 };
 
 struct produce_stats {
@@ -96,6 +106,24 @@ static int add_header(struct produce_opts *o, const char *arg)
 	return 0;
 }
 
+/* Reads -z's codec.  Returns 0 or CLI_EXIT_USAGE after saying why. */
+static int parse_codec(const char *arg, int32_t *out)
+{
+	struct runnel_producer_config probe;
+	runnel_producer_config_init(&probe);
+	int rc = runnel_producer_config_set(&probe, "compression.type", arg);
+	if (rc == RN_E_UNSUPPORTED_COMPRESSION_TYPE) {
+		cli_usage_error("produce", "-z %s is not supported: use none, lz4 or zstd", arg);
+		return CLI_EXIT_USAGE;
+	}
+	if (rc != 0) {
+		cli_usage_error("produce", "-z is none, lz4 or zstd, not \"%s\"", arg);
+		return CLI_EXIT_USAGE;
+	}
+	*out = probe.compression_type;
+	return 0;
+}
+
 /* Returns 0, CLI_EXIT_USAGE, or -1 after printing help. */
 static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 {
@@ -106,12 +134,14 @@ static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 		{"acks", required_argument, NULL, 'a'},
 		{"print-acks", no_argument, NULL, 'P'},
 		{"delivery-timeout", required_argument, NULL, 'D'},
+		{"compression", required_argument, NULL, 'z'},
+		{"config", required_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rc;
 	int64_t v;
-	while ((ch = getopt_long(argc, argv, "K:H:p:Zh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "K:H:p:Zz:X:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'K':
 			if (!*optarg) {
@@ -137,6 +167,7 @@ static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 				cli_usage_error("produce", "--acks is 0, 1 or all, not \"%s\"", optarg);
 				return CLI_EXIT_USAGE;
 			}
+			o->has_acks = 1;
 			break;
 		case 'P':
 			o->print_acks = 1;
@@ -151,6 +182,17 @@ static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 				return CLI_EXIT_USAGE;
 			}
 			o->delivery_timeout_ms = (int32_t)v;
+			break;
+		case 'z':
+			if ((rc = parse_codec(optarg, &o->compression)) != 0)
+				return rc;
+			break;
+		case 'X':
+			if (o->x_count >= CLI_MAX_CONFIGS) {
+				cli_usage_error("produce", "at most %d -X options", CLI_MAX_CONFIGS);
+				return CLI_EXIT_USAGE;
+			}
+			o->xs[o->x_count++] = optarg;
 			break;
 		case 'h':
 			fputs(produce_usage, stdout);
@@ -269,23 +311,70 @@ static int produce_input(runnel_producer *p, const struct produce_opts *o, struc
 	return status;
 }
 
+/* Applies one -X KEY=VALUE.  Returns 0, or CLI_EXIT_USAGE or
+ * CLI_EXIT_ERROR after saying why.  The value stays in argv. */
+static int apply_setting(struct runnel_producer_config *cfg, const char *arg)
+{
+	size_t klen;
+	const char *value;
+	if (cli_split_kv(arg, &klen, &value) != 0) {
+		cli_usage_error("produce", "-X wants KEY=VALUE, not \"%s\"", arg);
+		return CLI_EXIT_USAGE;
+	}
+	char *key = strndup(arg, klen);
+	if (!key) {
+		cli_error("produce", RN_E_NOMEM, NULL);
+		return CLI_EXIT_ERROR;
+	}
+	int rc = runnel_producer_config_set(cfg, key, value);
+	if (rc == RN_E_NOT_FOUND)
+		cli_usage_error("produce", "unknown producer setting \"%s\"", key);
+	else if (rc == RN_E_UNSUPPORTED_COMPRESSION_TYPE)
+		cli_usage_error("produce", "%s %s is not supported: use none, lz4 or zstd", key, value);
+	else if (rc != 0)
+		cli_usage_error("produce", "bad value \"%s\" for %s", value, key);
+	free(key);
+	return rc == 0 ? 0 : CLI_EXIT_USAGE;
+}
+
+/* The producer's settings: the defaults, then -X, then the options.
+ * Returns 0 or an exit status after saying why. */
+static int configure(const struct cli_global *g, const struct produce_opts *o,
+		     struct runnel_producer_config *cfg)
+{
+	runnel_producer_config_init(cfg);
+	cfg->client.bootstrap = g->bootstrap;
+	for (size_t i = 0; i < o->x_count; i++) {
+		int rc = apply_setting(cfg, o->xs[i]);
+		if (rc != 0)
+			return rc;
+	}
+	if (o->has_acks)
+		cfg->acks = o->acks;
+	if (o->delivery_timeout_ms > 0)
+		cfg->delivery_timeout_ms = o->delivery_timeout_ms;
+	if (o->compression >= 0)
+		cfg->compression_type = o->compression;
+	return 0;
+}
+
 int cli_produce_main(const struct cli_global *g, int argc, char **argv)
 {
-	struct produce_opts o = {.partition = -1, .acks = -1};
+	struct produce_opts o = {.partition = -1, .acks = -1, .compression = -1};
 	struct produce_stats st = {0};
 	runnel_producer *p = NULL;
 	int rc = parse_produce_opts(argc, argv, &o);
 	if (rc != 0)
 		return rc == -1 ? CLI_EXIT_OK : rc;
 	struct runnel_producer_config cfg;
-	runnel_producer_config_init(&cfg);
-	cfg.client.bootstrap = g->bootstrap;
-	cfg.acks = o.acks;
-	if (o.delivery_timeout_ms > 0)
-		cfg.delivery_timeout_ms = o.delivery_timeout_ms;
+	if ((rc = configure(g, &o, &cfg)) != 0)
+		return rc;
 	rc = runnel_producer_new(&cfg, &p);
 	if (rc != 0) {
-		cli_error("produce", rc, rc == RN_E_INVAL ? "bad bootstrap list" : NULL);
+		cli_error("produce", rc,
+			  rc == RN_E_INVAL ? "bad setting: the bootstrap list, or a value out of range "
+					     "(compression.level must suit the codec: lz4 0-12, zstd 1-22)"
+					   : NULL);
 		return CLI_EXIT_ERROR;
 	}
 	st.print_acks = o.print_acks;

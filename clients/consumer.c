@@ -94,6 +94,7 @@ int runnel_consumer_new(const struct runnel_consumer_config *cfg, runnel_consume
 	struct runnel_consumer *c = calloc(1, sizeof(*c));
 	if (!c)
 		return RN_E_NOMEM;
+	fetch_arena_init(&c->arena);
 	c->cfg = *cfg;
 	int rc = client_init(&c->client, &cfg->client);
 	if (rc != 0) {
@@ -140,6 +141,7 @@ void runnel_consumer_free(runnel_consumer *c)
 	free(c->parts);
 	free(c->hdrs);
 	free(c->rack);
+	fetch_arena_destroy(&c->arena);
 	free(c);
 }
 
@@ -194,6 +196,7 @@ int consumer_add_part(struct runnel_consumer *c, const char *topic, int32_t part
 	p->active = 1;
 	p->committed = -1;
 	fetchbuf_init(&p->fb);
+	fetchbuf_set_arena(&p->fb, &c->arena);
 	c->part_count++;
 	if (out)
 		*out = p;
@@ -835,8 +838,18 @@ static int drain_part(struct runnel_consumer *c, struct cpart *p, struct runnel_
 	struct record_view rv;
 	while (*n < max && p->active && !p->need_resolve) {
 		int rc = fetchbuf_next(&p->fb, p->position, &rv);
-		if (rc == 0)
+		/* FULL: the next batch is compressed and waits for room in the
+		 * arena, which the next poll frees. */
+		if (rc == 0 || rc == RN_E_FULL)
 			break;
+		if (rc == RN_E_UNSUPPORTED_COMPRESSION_TYPE) {
+			fetchbuf_clear(&p->fb);
+			return client_fail(&c->client, rc,
+					   "%s/%d: batch near offset %lld is compressed with %s, which "
+					   "this client does not read (none, lz4 and zstd)",
+					   p->topic, p->partition, (long long)p->position,
+					   batch_codec_name(p->fb.bad_codec));
+		}
 		if (rc < 0) {
 			fetchbuf_clear(&p->fb);
 			return client_fail(&c->client, rc, "%s/%d: batch near offset %lld: %s", p->topic,
@@ -916,6 +929,7 @@ int runnel_consumer_poll(runnel_consumer *c, int timeout_ms, struct runnel_recor
 		 * turns of this loop none was returned yet). */
 		for (size_t i = 0; i < c->part_count; i++)
 			fetchbuf_release_read(&c->parts[i].fb);
+		fetch_arena_reset(&c->arena);
 		/* The group goes first, even when records are buffered, so that
 		 * a busy consumer still heartbeats and commits. */
 		int rc = c->group ? cgroup_step(c) : 0;

@@ -58,6 +58,9 @@ struct runnel_consumer {
 	size_t rr; /* where the next drain starts, for fairness */
 	struct runnel_header *hdrs;
 	size_t hdr_cap;
+	/* Where the partitions' compressed batches are decompressed; reset at
+	 * the start of each poll, when the records of the last one lapse. */
+	struct fetch_arena arena;
 	int fatal; /* an error to report from the next poll */
 	int need_metadata;
 	int64_t next_metadata_ms;

@@ -48,12 +48,89 @@ void fetchbuf_init(struct fetchbuf *fb)
 	fb->end_offset = -1;
 }
 
+void fetchbuf_set_arena(struct fetchbuf *fb, struct fetch_arena *ar)
+{
+	fb->arena = ar;
+}
+
 void fetchbuf_clear(struct fetchbuf *fb)
 {
+	struct fetch_arena *ar = fb->arena;
 	for (size_t i = 0; i < fb->count; i++)
 		fetch_chunk_unref(fb->segs[i].chunk);
 	free(fb->views);
 	fetchbuf_init(fb);
+	fb->arena = ar;
+}
+
+/* ------------------------------------------------------------------ arena */
+
+void fetch_arena_init(struct fetch_arena *ar)
+{
+	ar->buf = NULL;
+	ar->cap = 0;
+	ar->used = 0;
+	ar->gen = 0;
+	batch_codec_init(&ar->codec);
+}
+
+void fetch_arena_destroy(struct fetch_arena *ar)
+{
+	free(ar->buf);
+	batch_codec_destroy(&ar->codec);
+	fetch_arena_init(ar);
+}
+
+void fetch_arena_reset(struct fetch_arena *ar)
+{
+	ar->used = 0;
+	ar->gen++;
+}
+
+/* Makes an empty arena hold at least want bytes. */
+static int arena_grow(struct fetch_arena *ar, size_t want)
+{
+	RN_ASSERT(ar->used == 0);
+	if (want <= ar->cap)
+		return 0;
+	if (want < FETCH_ARENA_MIN_BYTES)
+		want = FETCH_ARENA_MIN_BYTES;
+	if (want > BATCH_MAX_RECORDS_BYTES)
+		want = BATCH_MAX_RECORDS_BYTES;
+	uint8_t *nb = malloc(want);
+	if (!nb)
+		return RN_E_NOMEM;
+	free(ar->buf);
+	ar->buf = nb;
+	ar->cap = want;
+	return 0;
+}
+
+/*
+ * Decompresses the records of the compressed batch p (header checked) at
+ * the end of the arena.  Returns 0 with *records and *len set, RN_E_FULL
+ * when they need more room than is left and the arena holds records
+ * already, or a decompression error.  An empty arena grows as needed.
+ */
+static int arena_inflate(struct fetch_arena *ar, const uint8_t *p, const struct batch_info *info,
+			 const uint8_t **records, size_t *len)
+{
+	size_t hint = batch_records_size_hint(p, info);
+	if (ar->used > 0 && ar->cap - ar->used < hint)
+		return RN_E_FULL;
+	int rc = ar->used == 0 ? arena_grow(ar, hint) : 0;
+	while (rc == 0) {
+		rc = batch_decompress_records(&ar->codec, p, info, ar->buf + ar->used,
+					      ar->cap - ar->used, len);
+		if (rc != RN_E_FULL || ar->used > 0)
+			break;
+		rc = arena_grow(ar, ar->cap * 2);
+	}
+	if (rc != 0)
+		return rc;
+	*records = ar->buf + ar->used;
+	ar->used += *len;
+	return 0;
 }
 
 /* True when the part being read has nothing left (and is not mid-batch). */
@@ -172,24 +249,67 @@ static void views_reserve(struct fetchbuf *fb, int32_t count)
 	fb->views_cap = ncap;
 }
 
-/* Validates the batch at p (total bytes long, per its header info) and
- * prepares reading it: from the views validation filled, or by iterating. */
-static int start_batch(struct fetchbuf *fb, const uint8_t *p, struct batch_info *info)
+/* Prepares reading records[0..len), the checked records of the batch
+ * info describes: from the views the check filled, or by iterating. */
+static int start_records(struct fetchbuf *fb, const struct batch_info *info,
+			 const uint8_t *records, size_t len)
 {
-	size_t total = info->total_bytes;
 	views_reserve(fb, info->record_count);
-	int rc = batch_validate_views(p, total, RN_MAX_RECORDS_PER_BATCH, info, fb->views,
-				      fb->views_cap, &fb->use_views);
+	int rc = batch_check_records(info, records, len, fb->views, fb->views_cap, &fb->use_views);
 	if (rc == 0 && !fb->use_views)
-		rc = batch_iter_init(&fb->it, p, total);
+		batch_iter_init_records(&fb->it, info, records, len);
 	fb->view_next = 0;
 	return rc;
 }
 
+/* Decompresses the open compressed batch p into the arena and prepares
+ * reading it.  Returns 0, RN_E_FULL (no room until the arena is reset) or
+ * an error. */
+static int inflate_batch(struct fetchbuf *fb, const uint8_t *p, const struct batch_info *info)
+{
+	const uint8_t *records;
+	size_t len;
+	int rc = arena_inflate(fb->arena, p, info, &records, &len);
+	if (rc != 0)
+		return rc;
+	fb->zbatch = p;
+	fb->zgen = fb->arena->gen;
+	return start_records(fb, info, records, len);
+}
+
+/* Validates the batch at p (total bytes long, per its header info) and
+ * prepares reading it, decompressing it first when it is compressed.
+ * Sets *skip for a compressed batch wholly below position: its CRC was
+ * checked, but it is not worth decompressing. */
+static int start_batch(struct fetchbuf *fb, const uint8_t *p, struct batch_info *info,
+		       int64_t position, int *skip)
+{
+	size_t total = info->total_bytes;
+	int rc = batch_check_header(p, total, RN_MAX_RECORDS_PER_BATCH, info);
+	fb->zbatch = NULL;
+	*skip = 0;
+	if (rc != 0) {
+		fb->bad_codec = batch_codec_of(info);
+		return rc;
+	}
+	if (batch_codec_of(info) == BATCH_COMPRESSION_NONE)
+		return start_records(fb, info, p + BATCH_HEADER_BYTES, total - BATCH_HEADER_BYTES);
+	if (!fb->arena) {
+		fb->bad_codec = batch_codec_of(info);
+		return RN_E_UNSUPPORTED_COMPRESSION_TYPE;
+	}
+	if (info->base_offset + info->last_offset_delta < position) {
+		*skip = 1;
+		return 0;
+	}
+	return inflate_batch(fb, p, info);
+}
+
 /* Validates the next batch and starts iterating it.  Returns 1 when a batch
- * was opened, 0 when no whole batch is left, or an error (the rest of the
- * part is then dropped). */
-static int open_batch(struct fetchbuf *fb)
+ * was opened, 0 when no whole batch is left, RN_E_FULL when the next one
+ * must wait for room in the arena (it stays next), or an error (the rest of
+ * the part is then dropped). */
+static int open_batch(struct fetchbuf *fb, int64_t position)
 {
 	for (;;) {
 		if (fb->cur >= fb->count)
@@ -211,13 +331,18 @@ static int open_batch(struct fetchbuf *fb)
 			fb->off = sg->len;
 			continue;
 		}
+		int skip = 0;
 		if (rc == 0)
-			rc = start_batch(fb, p, &info);
+			rc = start_batch(fb, p, &info, position, &skip);
+		if (rc == RN_E_FULL)
+			return rc;
 		if (rc != 0) {
 			fb->off = sg->len;
 			return rc;
 		}
 		fb->off += info.total_bytes;
+		if (skip)
+			continue;
 		fb->in_batch = 1;
 		fb->info = info;
 		fb->last_base_offset = info.base_offset;
@@ -236,22 +361,41 @@ static int batch_next(struct fetchbuf *fb, struct record_view *rec)
 	return 1;
 }
 
+/* Skips the views of the open batch below position (validation checked
+ * that record i has offset base + i); iteration skips them as it reads. */
+static void seek_views(struct fetchbuf *fb, int64_t position)
+{
+	int64_t base = fb->info.base_offset;
+	if (fb->use_views && position > base && position - base > fb->view_next)
+		fb->view_next = (int32_t)(position - base);
+}
+
 int fetchbuf_next(struct fetchbuf *fb, int64_t position, struct record_view *rec)
 {
 	for (;;) {
 		if (!fb->in_batch) {
-			int rc = open_batch(fb);
+			int rc = open_batch(fb, position);
 			if (rc <= 0)
 				return rc;
 			/* A whole batch below the position needs no decoding. */
-			int64_t base = fb->info.base_offset;
-			if (base + fb->info.last_offset_delta < position) {
+			if (fb->info.base_offset + fb->info.last_offset_delta < position) {
 				fb->in_batch = 0;
 				continue;
 			}
-			/* Validation checked that record i has offset base + i. */
-			if (fb->use_views && position > base)
-				fb->view_next = (int32_t)(position - base);
+			seek_views(fb, position);
+		} else if (fb->zbatch && fb->zgen != fb->arena->gen) {
+			/* The arena was reset under the open batch: its
+			 * records are decompressed again, and the ones
+			 * already returned skipped. */
+			int rc = inflate_batch(fb, fb->zbatch, &fb->info);
+			if (rc == RN_E_FULL)
+				return rc;
+			if (rc != 0) {
+				fb->in_batch = 0;
+				fb->off = fb->segs[fb->cur].len;
+				return rc;
+			}
+			seek_views(fb, position);
 		}
 		int rc = batch_next(fb, rec);
 		if (rc < 0) {

@@ -16,6 +16,15 @@
  * part of it, and the chunk is freed when the last partition is done with
  * it.  A fetchbuf holds a short queue of such parts, so that the next fetch
  * can be answered while the application still reads the previous one.
+ *
+ * The records of a compressed batch are decompressed into a fetch_arena,
+ * one per consumer and shared by its partitions: batch after batch at its
+ * end, so that the records one poll returns from several batches stay
+ * valid together, until the consumer resets it at its next poll.  A batch
+ * that does not fit in what is left waits for that reset (fetchbuf_next
+ * returns RN_E_FULL); an empty arena grows to hold the batch, up to
+ * BATCH_MAX_RECORDS_BYTES.  A batch still being read when the arena is reset
+ * is decompressed again on the next read.
  */
 
 #include <stddef.h>
@@ -38,6 +47,24 @@ void fetch_chunk_ref(struct fetch_chunk *ch);
 /* Drops a reference; the last one frees the chunk and its bytes.  NULL is
  * ignored. */
 void fetch_chunk_unref(struct fetch_chunk *ch);
+
+/* The size an arena starts at, once a compressed batch arrives. */
+#define FETCH_ARENA_MIN_BYTES (1024u * 1024u)
+
+struct fetch_arena {
+	uint8_t *buf;
+	size_t cap;
+	size_t used;
+	uint32_t gen; /* bumped by each reset */
+	struct batch_codec codec;
+};
+
+void fetch_arena_init(struct fetch_arena *ar);
+void fetch_arena_destroy(struct fetch_arena *ar);
+
+/* Makes the whole arena free again: records decompressed into it must no
+ * longer be in use. */
+void fetch_arena_reset(struct fetch_arena *ar);
 
 /* Parts one fetchbuf queues at most: one being read, one read to the end
  * but still pointed at by records the application holds, and the answers
@@ -79,9 +106,22 @@ struct fetchbuf {
 	 * can start before these are read; -1 when not known (nothing queued,
 	 * or bytes that do not parse as batches). */
 	int64_t end_offset;
+	/* Where compressed batches are decompressed (NULL: they are refused
+	 * with RN_E_UNSUPPORTED_COMPRESSION_TYPE).  Kept by fetchbuf_clear. */
+	struct fetch_arena *arena;
+	/* The open batch when it is compressed: its bytes, and the arena
+	 * generation its records were decompressed in. */
+	const uint8_t *zbatch;
+	uint32_t zgen;
+	/* The codec of the last batch refused, for the error message. */
+	int bad_codec;
 };
 
 void fetchbuf_init(struct fetchbuf *fb);
+
+/* Lets fb read compressed batches, decompressing them into ar (which must
+ * outlive fb's use of it). */
+void fetchbuf_set_arena(struct fetchbuf *fb, struct fetch_arena *ar);
 
 /*
  * Queues data[0..len), which lies inside chunk (a reference is taken), after
@@ -110,10 +150,14 @@ size_t fetchbuf_unread_parts(const struct fetchbuf *fb);
 
 /*
  * Returns 1 and fills rec with the next record whose offset is at least
- * position, 0 when the bytes are used up, or RN_E_CORRUPT_MESSAGE (a batch
- * failed its CRC or structure check; the rest of the bytes are dropped) or
- * another batch_validate error.  rec points into the fetchbuf's bytes, valid
- * until the part it came from is released.
+ * position, 0 when the bytes are used up, RN_E_FULL when the next batch is
+ * compressed and the arena has no room left for it until it is reset
+ * (nothing is lost: the batch is read after the reset), or
+ * RN_E_CORRUPT_MESSAGE (a batch failed its CRC, structure or decompression
+ * check; the rest of the bytes are dropped) or another batch_validate error
+ * (RN_E_UNSUPPORTED_COMPRESSION_TYPE with bad_codec set).  rec points into
+ * the fetchbuf's bytes, or the arena's for a compressed batch, valid until
+ * the part it came from is released or the arena reset.
  */
 int fetchbuf_next(struct fetchbuf *fb, int64_t position, struct record_view *rec);
 

@@ -51,6 +51,7 @@
 	X(INVALID_TIMESTAMP, 32, "invalid timestamp")                                             \
 	X(GROUP_ID_NOT_FOUND, 69, "group id not found")                                           \
 	X(FENCED_LEADER_EPOCH, 74, "leader epoch is older than the current one")                  \
+	X(UNSUPPORTED_COMPRESSION_TYPE, 76, "compression codec not supported: gzip and snappy are not, none, lz4 and zstd are") \
 	X(UNKNOWN_LEADER_EPOCH, 75, "leader epoch is newer than the current one")                 \
 	X(STALE_BROKER_EPOCH, 77, "stale broker epoch")                                           \
 	X(OFFSET_NOT_AVAILABLE, 78, "offset not available")                                       \

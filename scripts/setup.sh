@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential pkg-config meson ninja-build python3
   libevent-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils
-  libisal-dev
+  libisal-dev liblz4-dev libzstd-dev
   clang libclang-rt-14-dev
 )
 

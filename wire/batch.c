@@ -1,6 +1,8 @@
 /* batch.c: the binary record batch: validation, stamping, iteration, building. */
 #include "wire/batch.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
@@ -15,6 +17,12 @@
  * that claims more is refused before the records are walked.
  */
 #define MIN_RECORD_BYTES 7u
+
+/* How many times its compressed size a frame's declared content size may
+ * be before the first buffer offered for it stops growing with the claim
+ * (lz4 cannot expand more than about 255 times; records that zstd shrinks
+ * further simply take a few larger buffers). */
+#define BATCH_HINT_MAX_RATIO 256u
 
 /* A record's fields as parsed from the bytes, before the header is applied. */
 struct record_raw {
@@ -158,8 +166,9 @@ static int header_check(const uint8_t *buf, size_t len, uint32_t max_records,
 	uint32_t crc = crc32c(buf + BATCH_CRC_START, len - BATCH_CRC_START);
 	if (crc != info->crc)
 		return RN_E_CORRUPT_MESSAGE;
-	if ((info->attributes & BATCH_ATTR_COMPRESSION_MASK) != BATCH_COMPRESSION_NONE)
-		return RN_E_UNSUPPORTED_VERSION;
+	int codec = batch_codec_of(info);
+	if (!batch_codec_supported(codec))
+		return RN_E_UNSUPPORTED_COMPRESSION_TYPE;
 	if (info->record_count < 0)
 		return RN_E_CORRUPT_MESSAGE;
 	if (info->record_count == 0)
@@ -170,7 +179,9 @@ static int header_check(const uint8_t *buf, size_t len, uint32_t max_records,
 		limit = RN_MAX_RECORDS_PER_BATCH;
 	if ((uint32_t)info->record_count > limit)
 		return RN_E_RECORD_LIST_TOO_LARGE;
-	if ((uint64_t)info->record_count * MIN_RECORD_BYTES > len - BATCH_HEADER_BYTES)
+	/* A compressed section is checked against this once decompressed. */
+	if (codec == BATCH_COMPRESSION_NONE &&
+	    (uint64_t)info->record_count * MIN_RECORD_BYTES > len - BATCH_HEADER_BYTES)
 		return RN_E_CORRUPT_MESSAGE;
 	if (info->last_offset_delta != info->record_count - 1)
 		return RN_E_INVALID_RECORD;
@@ -279,11 +290,14 @@ static void view_fill(const struct batch_info *info, const struct record_raw *r,
 	rec->headers_len = r->headers_len;
 }
 
-/* Checks every record; fills views[i] for record i when views is set. */
-static int records_check(const uint8_t *buf, size_t len, const struct batch_info *info,
+/* Checks every record of the records section recs[0..len); fills views[i]
+ * for record i when views is set. */
+static int records_check(const uint8_t *recs, size_t len, const struct batch_info *info,
 			 struct record_view *views)
 {
-	struct cursor c = { buf + BATCH_HEADER_BYTES, buf + len };
+	if ((uint64_t)info->record_count * MIN_RECORD_BYTES > len)
+		return RN_E_CORRUPT_MESSAGE;
+	struct cursor c = { recs, recs + len };
 	int rule_err = 0;
 	for (int32_t i = 0; i < info->record_count; i++) {
 		struct record_raw r;
@@ -302,34 +316,188 @@ static int records_check(const uint8_t *buf, size_t len, const struct batch_info
 	return rule_err;
 }
 
-/* batch_validate, filling views[0..record_count) when they fit in cap. */
-static int validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info,
-		    struct record_view *views, size_t cap, int *filled)
+int batch_check_header(const uint8_t *buf, size_t len, uint32_t max_records,
+		       struct batch_info *info)
 {
-	struct batch_info tmp;
-	int rc = batch_peek(buf, len, &tmp);
+	int rc = batch_peek(buf, len, info);
 	if (rc == RN_E_AGAIN)
 		return RN_E_CORRUPT_MESSAGE;
 	if (rc != 0)
 		return rc;
-	if (len != tmp.total_bytes)
+	if (len != info->total_bytes)
 		return RN_E_CORRUPT_MESSAGE;
-	if ((rc = header_check(buf, len, max_records, &tmp)) != 0)
+	return header_check(buf, len, max_records, info);
+}
+
+int batch_check_records(const struct batch_info *info, const uint8_t *records, size_t len,
+			struct record_view *views, size_t cap, int *filled)
+{
+	/* A checked header made record_count positive. */
+	int fill = views && info->record_count > 0 && (size_t)info->record_count <= cap;
+	int rc = records_check(records, len, info, fill ? views : NULL);
+	if (filled)
+		*filled = rc == 0 && fill;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- compression */
+
+void batch_scratch_init(struct batch_scratch *s)
+{
+	s->buf = NULL;
+	s->cap = 0;
+	batch_codec_init(&s->codec);
+}
+
+void batch_scratch_destroy(struct batch_scratch *s)
+{
+	free(s->buf);
+	batch_codec_destroy(&s->codec);
+	batch_scratch_init(s);
+}
+
+int batch_decompress_records(struct batch_codec *c, const uint8_t *buf,
+			     const struct batch_info *info, uint8_t *dst, size_t cap, size_t *len)
+{
+	const uint8_t *frame = buf + BATCH_HEADER_BYTES;
+	size_t frame_len = info->total_bytes - BATCH_HEADER_BYTES;
+	size_t room = cap < BATCH_MAX_RECORDS_BYTES ? cap : BATCH_MAX_RECORDS_BYTES;
+	int rc = batch_codec_decompress(c, batch_codec_of(info), frame, frame_len, dst, room, len);
+	/* Past the limit a larger buffer is never offered: the batch is bad,
+	 * not the buffer small. */
+	if (rc == RN_E_FULL && room == BATCH_MAX_RECORDS_BYTES)
+		return RN_E_CORRUPT_MESSAGE;
+	return rc;
+}
+
+size_t batch_records_size_hint(const uint8_t *buf, const struct batch_info *info)
+{
+	size_t frame_len = info->total_bytes - BATCH_HEADER_BYTES;
+	size_t hint = batch_codec_content_size(batch_codec_of(info), buf + BATCH_HEADER_BYTES,
+					       frame_len);
+	/* Without a declared size, records that compressed by a typical
+	 * factor fit; a larger buffer is offered if they do not.  A declared
+	 * size is believed up to a ratio real records seldom reach, so that a
+	 * small frame that lies cannot make the reader allocate the limit. */
+	size_t believable = frame_len * BATCH_HINT_MAX_RATIO;
+	if (believable < BATCH_SCRATCH_MIN_BYTES)
+		believable = BATCH_SCRATCH_MIN_BYTES;
+	if (hint == 0)
+		hint = frame_len * 4;
+	if (hint > believable)
+		hint = believable;
+	if (hint < MIN_RECORD_BYTES * (size_t)(info->record_count > 0 ? info->record_count : 0))
+		hint = MIN_RECORD_BYTES * (size_t)info->record_count;
+	return hint < BATCH_MAX_RECORDS_BYTES ? hint : BATCH_MAX_RECORDS_BYTES;
+}
+
+/* Makes s->buf hold at least want bytes (its content is not kept). */
+static int scratch_reserve(struct batch_scratch *s, size_t want)
+{
+	if (want <= s->cap)
+		return 0;
+	if (want < BATCH_SCRATCH_MIN_BYTES)
+		want = BATCH_SCRATCH_MIN_BYTES;
+	uint8_t *nb = malloc(want);
+	if (!nb)
+		return RN_E_NOMEM;
+	free(s->buf);
+	s->buf = nb;
+	s->cap = want;
+	return 0;
+}
+
+int batch_scratch_inflate(struct batch_scratch *s, const uint8_t *buf,
+			  const struct batch_info *info, const uint8_t **records, size_t *len)
+{
+	int rc = scratch_reserve(s, batch_records_size_hint(buf, info));
+	while (rc == 0) {
+		rc = batch_decompress_records(&s->codec, buf, info, s->buf, s->cap, len);
+		if (rc != RN_E_FULL)
+			break;
+		size_t want = s->cap * 2 < BATCH_MAX_RECORDS_BYTES ? s->cap * 2 : BATCH_MAX_RECORDS_BYTES;
+		rc = scratch_reserve(s, want);
+	}
+	if (rc == 0)
+		*records = s->buf;
+	return rc;
+}
+
+/* The decompression buffers of a thread: one for validation, one for
+ * iteration, so that validating a batch does not pull the records from
+ * under an iteration in progress.  Freed when the thread exits. */
+struct thread_scratch {
+	struct batch_scratch validate;
+	struct batch_scratch iter;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void thread_scratch_free(void *p)
+{
+	struct thread_scratch *t = p;
+	batch_scratch_destroy(&t->validate);
+	batch_scratch_destroy(&t->iter);
+	free(t);
+}
+
+static void scratch_key_make(void)
+{
+	RN_ASSERT(pthread_key_create(&scratch_key, thread_scratch_free) == 0);
+}
+
+/* The calling thread's buffers, made on first use; NULL without memory. */
+static struct thread_scratch *thread_scratch(void)
+{
+	pthread_once(&scratch_once, scratch_key_make);
+	struct thread_scratch *t = pthread_getspecific(scratch_key);
+	if (t)
+		return t;
+	t = malloc(sizeof(*t));
+	if (!t)
+		return NULL;
+	batch_scratch_init(&t->validate);
+	batch_scratch_init(&t->iter);
+	if (pthread_setspecific(scratch_key, t) != 0) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* batch_validate, filling views[0..record_count) when they fit in cap;
+ * a compressed batch is decompressed into s, or the thread's buffer when s
+ * is NULL. */
+static int validate(struct batch_scratch *s, const uint8_t *buf, size_t len,
+		    uint32_t max_records, struct batch_info *info, struct record_view *views,
+		    size_t cap, int *filled)
+{
+	struct batch_info tmp;
+	int rc = batch_check_header(buf, len, max_records, &tmp);
+	if (rc != 0)
 		return rc;
-	/* header_check made record_count positive. */
-	int fill = views && (size_t)tmp.record_count <= cap;
-	if ((rc = records_check(buf, len, &tmp, fill ? views : NULL)) != 0)
+	const uint8_t *records = buf + BATCH_HEADER_BYTES;
+	size_t records_len = len - BATCH_HEADER_BYTES;
+	if (batch_codec_of(&tmp) != BATCH_COMPRESSION_NONE) {
+		struct thread_scratch *t = s ? NULL : thread_scratch();
+		if (!s && !t)
+			return RN_E_NOMEM;
+		rc = batch_scratch_inflate(s ? s : &t->validate, buf, &tmp, &records, &records_len);
+		if (rc != 0)
+			return rc;
+	}
+	rc = batch_check_records(&tmp, records, records_len, views, cap, filled);
+	if (rc != 0)
 		return rc;
 	if (info)
 		*info = tmp;
-	if (filled)
-		*filled = fill;
 	return 0;
 }
 
 int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info)
 {
-	return validate(buf, len, max_records, info, NULL, 0, NULL);
+	return validate(NULL, buf, len, max_records, info, NULL, 0, NULL);
 }
 
 int batch_validate_views(const uint8_t *buf, size_t len, uint32_t max_records,
@@ -337,7 +505,47 @@ int batch_validate_views(const uint8_t *buf, size_t len, uint32_t max_records,
 			 int *filled)
 {
 	*filled = 0;
-	return validate(buf, len, max_records, info, views, cap, filled);
+	return validate(NULL, buf, len, max_records, info, views, cap, filled);
+}
+
+int batch_validate_scratch(struct batch_scratch *s, const uint8_t *buf, size_t len,
+			   uint32_t max_records, struct batch_info *info, struct record_view *views,
+			   size_t cap, int *filled)
+{
+	if (filled)
+		*filled = 0;
+	return validate(s, buf, len, max_records, info, views, cap, filled);
+}
+
+size_t batch_compress_bound(int codec, size_t len)
+{
+	RN_ASSERT(len >= BATCH_HEADER_BYTES);
+	return BATCH_HEADER_BYTES + batch_codec_bound(codec, len - BATCH_HEADER_BYTES);
+}
+
+int batch_compress(struct batch_codec *c, int codec, int level, const uint8_t *buf, size_t len,
+		   uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (len < BATCH_HEADER_BYTES || batch_codec_bound(codec, 0) == 0 ||
+	    cap < batch_compress_bound(codec, len) ||
+	    (be_get16(buf + BATCH_OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK) != 0)
+		return RN_E_INVAL;
+	size_t frame_len = 0;
+	int rc = batch_codec_compress(c, codec, level, buf + BATCH_HEADER_BYTES,
+				      len - BATCH_HEADER_BYTES, out + BATCH_HEADER_BYTES,
+				      cap - BATCH_HEADER_BYTES, &frame_len);
+	if (rc != 0)
+		return rc;
+	size_t total = BATCH_HEADER_BYTES + frame_len;
+	if (total > RN_MAX_BATCH_BYTES)
+		return RN_E_FULL;
+	memcpy(out, buf, BATCH_HEADER_BYTES);
+	be_put32(out + BATCH_OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
+	uint16_t attributes = be_get16(buf + BATCH_OFF_ATTRIBUTES);
+	be_put16(out + BATCH_OFF_ATTRIBUTES, (uint16_t)(attributes | (uint16_t)codec));
+	be_put32(out + BATCH_OFF_CRC, crc32c(out + BATCH_CRC_START, total - BATCH_CRC_START));
+	*out_len = total;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- stamping */
@@ -368,10 +576,35 @@ int batch_iter_init(struct batch_iter *it, const uint8_t *buf, size_t len)
 	if (rc != 0 || len < it->info.total_bytes)
 		return RN_E_CORRUPT_MESSAGE;
 	it->batch = buf;
-	it->pos = buf + BATCH_HEADER_BYTES;
-	it->end = buf + it->info.total_bytes;
 	it->index = 0;
+	if (batch_codec_of(&it->info) == BATCH_COMPRESSION_NONE) {
+		it->pos = buf + BATCH_HEADER_BYTES;
+		it->end = buf + it->info.total_bytes;
+		return 0;
+	}
+	if (!batch_codec_supported(batch_codec_of(&it->info)))
+		return RN_E_UNSUPPORTED_COMPRESSION_TYPE;
+	struct thread_scratch *t = thread_scratch();
+	if (!t)
+		return RN_E_NOMEM;
+	const uint8_t *records;
+	size_t records_len;
+	rc = batch_scratch_inflate(&t->iter, buf, &it->info, &records, &records_len);
+	if (rc != 0)
+		return rc;
+	it->pos = records;
+	it->end = records + records_len;
 	return 0;
+}
+
+void batch_iter_init_records(struct batch_iter *it, const struct batch_info *info,
+			     const uint8_t *records, size_t len)
+{
+	it->info = *info;
+	it->batch = NULL;
+	it->pos = records;
+	it->end = records + len;
+	it->index = 0;
 }
 
 int batch_iter_next(struct batch_iter *it, struct record_view *rec)

@@ -37,10 +37,23 @@
  * first (Kafka's and protobuf's sint encoding).  Because the CRC starts at
  * the attributes, the leader can stamp base_offset and the leader epoch
  * without recomputing it.
+ *
+ * A compressed batch (attribute bits 0-2: 3 lz4, 4 zstd) keeps the header
+ * above as it is; only the records, concatenated, are replaced by one frame
+ * of the codec, and the CRC covers the compressed bytes.  Readers
+ * decompress the records into a buffer of their own: a struct
+ * batch_scratch, a region they manage (batch_decompress_records), or, for
+ * batch_validate and batch_iter_init, a buffer of the calling thread.  The
+ * records of a compressed batch may expand to BATCH_MAX_RECORDS_BYTES at
+ * most (the size an uncompressed batch may have); a batch that expands
+ * further is refused as CORRUPT_MESSAGE before more is allocated.
  */
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/limits.h"
+#include "wire/batch_codec.h"
 
 #define BATCH_HEADER_BYTES 61u
 #define BATCH_MAGIC 2
@@ -62,10 +75,15 @@
 #define BATCH_OFF_BASE_SEQUENCE 53
 #define BATCH_OFF_RECORD_COUNT 57
 
-/* attributes */
+/* attributes: the codec (BATCH_COMPRESSION_*, batch_codec.h) and flags */
 #define BATCH_ATTR_COMPRESSION_MASK 0x07
-#define BATCH_COMPRESSION_NONE 0
 #define BATCH_ATTR_TIMESTAMP_LOG_APPEND 0x08
+
+/* The most bytes the records of a compressed batch may decompress to: as
+ * many as an uncompressed batch of the largest size holds. */
+#define BATCH_MAX_RECORDS_BYTES (RN_MAX_BATCH_BYTES - BATCH_HEADER_BYTES)
+/* The smallest decompression buffer a struct batch_scratch allocates. */
+#define BATCH_SCRATCH_MIN_BYTES (64u * 1024u)
 
 /* What a validated batch header says. */
 struct batch_info {
@@ -117,15 +135,38 @@ uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len);
  */
 int batch_peek(const uint8_t *buf, size_t avail, struct batch_info *info);
 
+/* The codec of a batch (BATCH_COMPRESSION_*). */
+static inline int batch_codec_of(const struct batch_info *info)
+{
+	return info->attributes & BATCH_ATTR_COMPRESSION_MASK;
+}
+
+/* The codec the header at buf[0..len) names, or -1 when len is shorter than
+ * a header: for naming the codec of a batch batch_validate refused with
+ * RN_E_UNSUPPORTED_COMPRESSION_TYPE (batch_codec_name). */
+static inline int batch_peek_codec(const uint8_t *buf, size_t len)
+{
+	if (len < BATCH_HEADER_BYTES)
+		return -1;
+	return buf[BATCH_OFF_ATTRIBUTES + 1] & BATCH_ATTR_COMPRESSION_MASK;
+}
+
 /*
  * Checks that buf[0..len) is exactly one well-formed batch: header, CRC, and
  * every record's framing, offset deltas 0..record_count-1 in order, and the
- * record count against max_records.  Does not allocate.
+ * record count against max_records.  A compressed batch's records are
+ * decompressed and checked the same way, into a buffer of the calling
+ * thread that is kept for the next batch (no allocation once it is large
+ * enough).  An uncompressed batch is checked without allocating.
  * Returns 0 and fills info, or:
- *   RN_E_CORRUPT_MESSAGE     bad length, magic, CRC or record structure
+ *   RN_E_CORRUPT_MESSAGE     bad length, magic, CRC or record structure, a
+ *                            compressed section that is not one good frame
+ *                            or expands past BATCH_MAX_RECORDS_BYTES
  *   RN_E_RECORD_LIST_TOO_LARGE  more than max_records records
  *   RN_E_INVALID_RECORD      a record breaks a rule (too many headers, ...)
- *   RN_E_UNSUPPORTED_VERSION a compression codec this build does not read
+ *   RN_E_UNSUPPORTED_COMPRESSION_TYPE  a codec this build does not read
+ *                            (gzip, snappy, or an undefined number)
+ *   RN_E_NOMEM               no memory to decompress into
  */
 int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct batch_info *info);
 
@@ -135,10 +176,79 @@ int batch_validate(const uint8_t *buf, size_t len, uint32_t max_records, struct 
  * batch_iter_next would return them and *filled is set to 1, so that a
  * reader that validates before reading walks the records only once.  With
  * more records, or an error, *filled is 0 (views may have been written).
+ * For a compressed batch the views point into the calling thread's
+ * buffer, valid until its next batch_validate* of a compressed batch.
  */
 int batch_validate_views(const uint8_t *buf, size_t len, uint32_t max_records,
 			 struct batch_info *info, struct record_view *views, size_t cap,
 			 int *filled);
+
+/*
+ * The parts of batch_validate, for readers that decompress into memory of
+ * their own.  batch_check_header checks everything but the records (length,
+ * magic, CRC, codec, counts) and fills info; batch_check_records checks the
+ * records section records[0..len) (the batch's bytes after the header, or
+ * their decompressed form) against info and fills views as
+ * batch_validate_views does.  Errors as batch_validate.
+ */
+int batch_check_header(const uint8_t *buf, size_t len, uint32_t max_records,
+		       struct batch_info *info);
+int batch_check_records(const struct batch_info *info, const uint8_t *records, size_t len,
+			struct record_view *views, size_t cap, int *filled);
+
+/*
+ * Decompresses the records of the compressed batch buf (its header checked,
+ * info filled, by batch_check_header) into dst[0..cap).  Returns 0 with
+ * *len set, or RN_E_FULL (they need more than cap bytes, and cap is below
+ * BATCH_MAX_RECORDS_BYTES: a larger dst may be offered), or as
+ * batch_validate for a bad or oversized frame.
+ */
+int batch_decompress_records(struct batch_codec *c, const uint8_t *buf,
+			     const struct batch_info *info, uint8_t *dst, size_t cap, size_t *len);
+
+/* The size to offer batch_decompress_records first: what the frame header
+ * declares, or a guess from the compressed size; within
+ * BATCH_MAX_RECORDS_BYTES. */
+size_t batch_records_size_hint(const uint8_t *buf, const struct batch_info *info);
+
+/* A reusable decompression buffer, grown as needed up to
+ * BATCH_MAX_RECORDS_BYTES and kept, and the codec contexts. */
+struct batch_scratch {
+	uint8_t *buf;
+	size_t cap;
+	struct batch_codec codec;
+};
+
+void batch_scratch_init(struct batch_scratch *s);
+void batch_scratch_destroy(struct batch_scratch *s);
+
+/* Decompresses the records of a compressed batch (header checked) into
+ * s->buf; *records and *len point at them until the next call.  Returns 0,
+ * RN_E_NOMEM, or as batch_validate for a bad or oversized frame. */
+int batch_scratch_inflate(struct batch_scratch *s, const uint8_t *buf,
+			  const struct batch_info *info, const uint8_t **records, size_t *len);
+
+/* As batch_validate, decompressing into s rather than the thread's buffer;
+ * views as for batch_validate_views (they point into s when compressed). */
+int batch_validate_scratch(struct batch_scratch *s, const uint8_t *buf, size_t len,
+			   uint32_t max_records, struct batch_info *info, struct record_view *views,
+			   size_t cap, int *filled);
+
+/* The most bytes batch_compress writes for an uncompressed batch of len
+ * bytes. */
+size_t batch_compress_bound(int codec, size_t len);
+
+/*
+ * Compresses the uncompressed, finished batch buf[0..len) into
+ * out[0..cap) (cap >= batch_compress_bound): the same header with codec in
+ * its attributes and a new batch_length and CRC, then the records as one
+ * frame of codec at level (see batch_codec_compress).  The result may be
+ * larger than the input when the records do not compress.  Returns 0 with
+ * *out_len set, RN_E_FULL (the result would exceed RN_MAX_BATCH_BYTES),
+ * RN_E_INVAL or RN_E_NOMEM.
+ */
+int batch_compress(struct batch_codec *c, int codec, int level, const uint8_t *buf, size_t len,
+		   uint8_t *out, size_t cap, size_t *out_len);
 
 /* Rewrites base_offset and partition_leader_epoch in place (no CRC change). */
 void batch_stamp(uint8_t *buf, int64_t base_offset, int32_t leader_epoch);
@@ -156,9 +266,18 @@ struct batch_iter {
 	int32_t index;
 };
 
-/* Starts iteration over a batch that batch_validate accepted.  Returns 0 or
- * RN_E_CORRUPT_MESSAGE. */
+/* Starts iteration over a batch that batch_validate accepted.  A compressed
+ * batch is decompressed into a buffer of the calling thread (not the one
+ * batch_validate uses), and the records point into it until the thread's
+ * next batch_iter_init of a compressed batch.  Returns 0,
+ * RN_E_CORRUPT_MESSAGE, RN_E_UNSUPPORTED_COMPRESSION_TYPE or RN_E_NOMEM. */
 int batch_iter_init(struct batch_iter *it, const uint8_t *buf, size_t len);
+
+/* Starts iteration over records[0..len), the records section of the batch
+ * info describes (decompressed by the caller), which batch_check_records
+ * accepted. */
+void batch_iter_init_records(struct batch_iter *it, const struct batch_info *info,
+			     const uint8_t *records, size_t len);
 
 /* Returns 1 and fills rec, 0 at the end, or RN_E_CORRUPT_MESSAGE. */
 int batch_iter_next(struct batch_iter *it, struct record_view *rec);
@@ -168,7 +287,8 @@ int batch_iter_next(struct batch_iter *it, struct record_view *rec);
 int batch_header_next(const uint8_t **pos, size_t *len, struct record_header_view *h);
 
 /*
- * Builds one uncompressed batch into a caller-owned buffer.  The builder never
+ * Builds one uncompressed batch into a caller-owned buffer (batch_compress
+ * then makes a compressed one of it).  The builder never
  * allocates: batch_builder_add fails with RN_E_FULL when the record does not
  * fit in the remaining capacity, and the caller then finishes this batch and
  * starts another.

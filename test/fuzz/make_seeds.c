@@ -57,6 +57,29 @@ static size_t build_batch(uint8_t *out, size_t cap, int n, int flavour)
 	return len;
 }
 
+/* lz4 and zstd forms of some of the batches, so that the fuzzer starts
+ * from real frames. */
+static void write_compressed(const char *dir)
+{
+	static uint8_t packed[SEED_BUF_BYTES];
+	static const int codecs[] = {BATCH_COMPRESSION_LZ4, BATCH_COMPRESSION_ZSTD};
+	static const int records[] = {1, 6, 40};
+	struct batch_codec c;
+	batch_codec_init(&c);
+	for (size_t k = 0; k < RN_ARRAY_LEN(codecs); k++) {
+		for (size_t i = 0; i < RN_ARRAY_LEN(records); i++) {
+			size_t len = build_batch(batch_buf, sizeof(batch_buf), records[i], (int)i * 5);
+			size_t out = 0;
+			RN_ASSERT(batch_compress(&c, codecs[k], BATCH_CODEC_LEVEL_DEFAULT, batch_buf, len,
+						 packed, sizeof(packed), &out) == 0);
+			char name[48];
+			snprintf(name, sizeof(name), "batch-%s-%zu", batch_codec_name(codecs[k]), i);
+			write_file(dir, name, packed, out);
+		}
+	}
+	batch_codec_destroy(&c);
+}
+
 static void write_batches(const char *dir)
 {
 	static const struct {
@@ -70,6 +93,7 @@ static void write_batches(const char *dir)
 		snprintf(name, sizeof(name), "batch-%zu", i);
 		write_file(dir, name, batch_buf, len);
 	}
+	write_compressed(dir);
 	size_t len = build_batch(batch_buf, sizeof(batch_buf), 4, 1);
 	batch_stamp(batch_buf, 1234, 7);
 	write_file(dir, "batch-stamped", batch_buf, len);

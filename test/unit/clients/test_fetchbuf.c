@@ -298,6 +298,210 @@ TEST(batches_read_the_same_with_and_without_kept_views)
 	}
 }
 
+/* ------------------------------------------------------ compressed batches */
+
+/* count records of value_len bytes each at base, compressed with codec:
+ * the value of record i is value_len copies of the byte i (malloc'ed). */
+static uint8_t *build_compressed(int codec, int32_t count, size_t value_len, int64_t base,
+				 size_t *len)
+{
+	size_t cap = BATCH_HEADER_BYTES + (size_t)count * (value_len + 16);
+	uint8_t *plain = malloc(cap), *value = malloc(value_len ? value_len : 1);
+	struct batch_builder b;
+	RN_ASSERT(plain && value);
+	batch_builder_init(&b, plain, cap);
+	for (int32_t i = 0; i < count; i++) {
+		memset(value, i & 0xff, value_len);
+		RN_ASSERT(batch_builder_add(&b, 1000 + i, NULL, -1, value, (int32_t)value_len, NULL,
+					    0) == 0);
+	}
+	size_t plen = batch_builder_finish(&b, -1, -1, -1);
+	size_t zcap = batch_compress_bound(codec, plen);
+	uint8_t *z = malloc(zcap);
+	struct batch_codec c;
+	batch_codec_init(&c);
+	RN_ASSERT(z && batch_compress(&c, codec, -1, plain, plen, z, zcap, len) == 0);
+	batch_codec_destroy(&c);
+	batch_stamp(z, base, 0);
+	free(plain);
+	free(value);
+	return z;
+}
+
+/* Concatenates the batches bs[0..n) into one chunk. */
+static struct fetch_chunk *chunk_of_batches(uint8_t **bs, const size_t *lens, size_t n,
+					    size_t *total)
+{
+	*total = 0;
+	for (size_t i = 0; i < n; i++)
+		*total += lens[i];
+	uint8_t *buf = malloc(*total);
+	size_t off = 0;
+	RN_ASSERT(buf != NULL);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(buf + off, bs[i], lens[i]);
+		off += lens[i];
+	}
+	return fetch_chunk_new(buf);
+}
+
+/* Reads records while they come, checking offsets and values against
+ * build_compressed's (value_len bytes each, all batches of per records
+ * from base 0).  Returns what the last fetchbuf_next said. */
+static int read_checked(struct fetchbuf *fb, int64_t *expect, size_t value_len, int per, int max)
+{
+	struct record_view r;
+	int rc;
+	for (int n = 0; n < max; n++) {
+		if ((rc = fetchbuf_next(fb, *expect, &r)) != 1)
+			return rc;
+		int32_t i = (int32_t)(*expect % per);
+		if (r.offset != *expect || r.timestamp != 1000 + i || r.value_len != (int32_t)value_len ||
+		    (value_len > 0 && (r.value[0] != (uint8_t)i || r.value[value_len - 1] != (uint8_t)i)))
+			return -1;
+		(*expect)++;
+	}
+	return 1;
+}
+
+TEST(compressed_batches_read_through_the_arena)
+{
+	static const int codecs[] = {BATCH_COMPRESSION_LZ4, BATCH_COMPRESSION_ZSTD};
+	for (size_t k = 0; k < 2; k++) {
+		uint8_t *bs[3];
+		size_t lens[3], total;
+		/* The middle one too large for kept views: it is iterated. */
+		static const int32_t counts[3] = {50, FETCHBUF_MAX_VIEWS + 10, 50};
+		int64_t base = 0;
+		for (int i = 0; i < 3; i++) {
+			bs[i] = build_compressed(codecs[k], counts[i], 10, base, &lens[i]);
+			base += counts[i];
+		}
+		/* Records are numbered from the start of each batch. */
+		struct fetch_arena ar;
+		struct fetchbuf fb;
+		fetch_arena_init(&ar);
+		fetchbuf_init(&fb);
+		fetchbuf_set_arena(&fb, &ar);
+		struct fetch_chunk *ch = chunk_of_batches(bs, lens, 3, &total);
+		CHECK_OK(fetchbuf_push(&fb, ch, ch->buf, total));
+		fetch_chunk_unref(ch);
+		struct record_view r;
+		int64_t expect = 0;
+		for (int i = 0; i < 3; i++) {
+			for (int32_t j = 0; j < counts[i]; j++, expect++) {
+				CHECK_EQ_INT(fetchbuf_next(&fb, expect, &r), 1);
+				CHECK_EQ_INT(r.offset, expect);
+				CHECK(r.value_len == 10 && r.value[0] == (uint8_t)j);
+				CHECK(r.value >= ar.buf && r.value < ar.buf + ar.used);
+			}
+		}
+		CHECK_EQ_INT(fetchbuf_next(&fb, expect, &r), 0);
+		fetchbuf_clear(&fb);
+		CHECK(fb.arena == &ar); /* kept by clear */
+		fetch_arena_destroy(&ar);
+		for (int i = 0; i < 3; i++)
+			free(bs[i]);
+	}
+}
+
+TEST(full_arena_waits_for_its_reset)
+{
+	/* Three batches of 1000 records of 600 bytes: each decompresses to
+	 * about 0.6 MiB, so two do not fit in the first arena together. */
+	enum { PER = 1000, VALUE = 600 };
+	uint8_t *bs[3];
+	size_t lens[3], total;
+	for (int i = 0; i < 3; i++)
+		bs[i] = build_compressed(BATCH_COMPRESSION_ZSTD, PER, VALUE, (int64_t)i * PER, &lens[i]);
+	struct fetch_arena ar;
+	struct fetchbuf fb;
+	fetch_arena_init(&ar);
+	fetchbuf_init(&fb);
+	fetchbuf_set_arena(&fb, &ar);
+	struct fetch_chunk *ch = chunk_of_batches(bs, lens, 3, &total);
+	CHECK_OK(fetchbuf_push(&fb, ch, ch->buf, total));
+	fetch_chunk_unref(ch);
+	int64_t expect = 0;
+	/* The whole first batch, then no room for the second. */
+	CHECK_EQ_INT(read_checked(&fb, &expect, VALUE, PER, PER), 1);
+	CHECK_EQ_INT(read_checked(&fb, &expect, VALUE, PER, 1), RN_E_FULL);
+	CHECK_EQ_INT(expect, PER);
+	CHECK_EQ_INT(ar.cap, FETCH_ARENA_MIN_BYTES);
+	/* After the reset the second batch reads; stop half way through it. */
+	fetch_arena_reset(&ar);
+	CHECK_EQ_INT(read_checked(&fb, &expect, VALUE, PER, PER / 2), 1);
+	/* A reset under the open batch (the arena's bytes then reused for
+	 * something else) makes it decompress again and go on where it was. */
+	fetch_arena_reset(&ar);
+	memset(ar.buf, 0xa5, ar.cap);
+	CHECK_EQ_INT(read_checked(&fb, &expect, VALUE, PER, PER - PER / 2), 1);
+	CHECK_EQ_INT(expect, 2 * PER);
+	CHECK_EQ_INT(read_checked(&fb, &expect, VALUE, PER, 1), RN_E_FULL);
+	fetch_arena_reset(&ar);
+	CHECK_EQ_INT(read_checked(&fb, &expect, VALUE, PER, 2 * PER), 0);
+	CHECK_EQ_INT(expect, 3 * PER);
+	CHECK(ar.cap <= BATCH_MAX_RECORDS_BYTES);
+	fetchbuf_clear(&fb);
+	fetch_arena_destroy(&ar);
+	for (int i = 0; i < 3; i++)
+		free(bs[i]);
+}
+
+TEST(compressed_batch_below_the_position_is_not_decompressed)
+{
+	size_t la, lb, total;
+	uint8_t *bs[2] = {build_compressed(BATCH_COMPRESSION_LZ4, 20, 8, 0, &la),
+			  build_compressed(BATCH_COMPRESSION_LZ4, 20, 8, 20, &lb)};
+	size_t lens[2] = {la, lb};
+	struct fetch_arena ar;
+	struct fetchbuf fb;
+	struct record_view r;
+	fetch_arena_init(&ar);
+	fetchbuf_init(&fb);
+	fetchbuf_set_arena(&fb, &ar);
+	struct fetch_chunk *ch = chunk_of_batches(bs, lens, 2, &total);
+	CHECK_OK(fetchbuf_push(&fb, ch, ch->buf, total));
+	fetch_chunk_unref(ch);
+	CHECK_EQ_INT(fetchbuf_next(&fb, 25, &r), 1);
+	CHECK_EQ_INT(r.offset, 25);
+	/* Only the second batch went into the arena. */
+	CHECK(ar.used > 0 && ar.used < 2 * (20 * 8 + 20 * 12));
+	size_t one = ar.used;
+	fetch_arena_reset(&ar);
+	CHECK_EQ_INT(fetchbuf_next(&fb, 26, &r), 1);
+	CHECK_EQ_INT(ar.used, one);
+	fetchbuf_clear(&fb);
+	fetch_arena_destroy(&ar);
+	free(bs[0]);
+	free(bs[1]);
+}
+
+TEST(compressed_batch_without_arena_or_damaged_is_refused)
+{
+	size_t len;
+	uint8_t *z = build_compressed(BATCH_COMPRESSION_ZSTD, 5, 30, 0, &len);
+	struct fetchbuf fb;
+	struct record_view r;
+	fetchbuf_init(&fb);
+	CHECK_OK(fetchbuf_set(&fb, copy_of(z, len), len));
+	CHECK_EQ_INT(fetchbuf_next(&fb, 0, &r), RN_E_UNSUPPORTED_COMPRESSION_TYPE);
+	CHECK_EQ_INT(fb.bad_codec, BATCH_COMPRESSION_ZSTD);
+	/* A damaged frame whose CRC was made to match. */
+	struct fetch_arena ar;
+	fetch_arena_init(&ar);
+	fetchbuf_set_arena(&fb, &ar);
+	z[len - 3] ^= 0x10;
+	be_put32(z + BATCH_OFF_CRC, crc32c(z + BATCH_CRC_START, len - BATCH_CRC_START));
+	CHECK_OK(fetchbuf_set(&fb, copy_of(z, len), len));
+	int rc = fetchbuf_next(&fb, 0, &r);
+	CHECK(rc == RN_E_CORRUPT_MESSAGE || rc == RN_E_INVALID_RECORD);
+	CHECK_EQ_INT(fetchbuf_next(&fb, 0, &r), 0);
+	fetchbuf_clear(&fb);
+	fetch_arena_destroy(&ar);
+	free(z);
+}
+
 /* ------------------------------------------------- Fetch responses in place */
 
 #include "wire/runnel.pb-c.h"

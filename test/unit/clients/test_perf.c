@@ -222,7 +222,14 @@ TEST(producer_settings_by_kafka_name)
 	CHECK_EQ_INT(perf_producer_config_set(&cfg, "linger.ms", "-1"), RN_E_INVAL);
 	CHECK_EQ_INT(perf_producer_config_set(&cfg, "linger.ms", "5x"), RN_E_INVAL);
 	CHECK_EQ_INT(perf_producer_config_set(&cfg, "batch.size", "4294967296"), RN_E_INVAL);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.type", "lz4"), RN_E_NOT_FOUND);
+	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.type", "lz4"), 0);
+	CHECK_EQ_INT(cfg.compression_type, RUNNEL_COMPRESSION_LZ4);
+	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.level", "9"), 0);
+	CHECK_EQ_INT(cfg.compression_level, 9);
+	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.type", "gzip"),
+		     RN_E_UNSUPPORTED_COMPRESSION_TYPE);
+	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.codec", "lz4"), RN_E_NOT_FOUND);
+	CHECK_EQ_INT(cfg.compression_type, RUNNEL_COMPRESSION_LZ4);
 	/* Refused values leave the setting as it was. */
 	CHECK_EQ_INT(cfg.linger_ms, 0);
 	CHECK_EQ_INT(cfg.acks, 1);
