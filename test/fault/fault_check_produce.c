@@ -316,9 +316,8 @@ static void print_progress(struct produce_run *r, int64_t now, const char *phase
 }
 
 /* Lets the producer do what is ready: read answers, run callbacks, send.
- * The loop sleeps between turns itself: waiting inside the producer costs
- * CPU while a leader is unreachable, which would starve the nodes under
- * test of the machine they share. */
+ * The loop sleeps between turns itself, so that one wait serves the pacing
+ * of sends, the journal flushes and the progress lines. */
 static void turn(struct produce_run *r)
 {
 	runnel_producer_poll(r->p, 0);
