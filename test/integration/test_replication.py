@@ -92,10 +92,10 @@ def test_no_acknowledged_record_lost_while_leaders_die(workdir):
         i = 0
         try:
             while not stop_feeding.is_set():
-                chunk = "".join("k%08d:v%08d\n" % (j, j) for j in range(i, i + 200))
+                chunk = "".join("k%08d:v%08d\n" % (j, j) for j in range(i, i + 50))
                 proc.stdin.write(chunk.encode())
                 proc.stdin.flush()
-                i += 200
+                i += 50
                 sent[0] = i
                 time.sleep(0.01)
         except BrokenPipeError:
