@@ -10,23 +10,39 @@
 #include "wire/codec.h"
 #include "wire/frame.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * Frames are read into the connection's frame_buf (wire/frame.h) and
+ * decoded where they land: the record batches of a Produce request are
+ * appended to the log straight from it (wire_request_decode_inplace), so a
+ * batch is copied once, by the kernel, on its way in.  Responses collect in
+ * an output buffer that is written once per loop turn, after every request
+ * read in that turn has had its chance to answer.
+ */
 struct conn {
 	struct node *node;
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	struct event *read_ev;   /* persistent; deleted while paused or closing */
+	struct event *write_ev;  /* persistent EV_WRITE, added while output waits
+				  * for room; activated by hand to flush */
+	struct event *linger_ev; /* closing: how long the last answer may take */
+	struct evbuffer *out;    /* framed responses not yet written */
+	struct frame_buf in;     /* frames received, decoded in place */
 	struct respq q;
 	char peer[CONN_PEER_LEN];
 	const char *listener; /* name of the listener it arrived on */
-	bool paused;   /* reading stopped by back-pressure */
-	bool closing;  /* close once the queued output is written */
-	bool dead;     /* closed; waiting to be freed */
-	bool in_input; /* process_input is on the stack */
+	bool paused;        /* reading stopped by back-pressure */
+	bool closing;       /* close once the queued output is written */
+	bool dead;          /* closed; waiting to be freed */
+	bool in_input;      /* process_input is on the stack */
+	bool flush_queued;  /* write_ev activated for this turn */
+	bool write_waiting; /* write_ev added: the socket was full */
 	struct conn *prev;
 	struct conn *next; /* node's open list, then its dead list */
 };
@@ -76,37 +92,50 @@ void req_park(struct req *r, void (*cancel)(struct req *r), void *wait)
 	r->wait = wait;
 }
 
+/* Writes the queued output once this turn, after the callbacks already
+ * running (so that answers to several pipelined requests leave together). */
+static void schedule_flush(struct conn *c)
+{
+	if (c->dead || c->flush_queued)
+		return;
+	c->flush_queued = true;
+	event_active(c->write_ev, EV_WRITE, 1);
+}
+
 /* Pauses or resumes reading so one client cannot queue unbounded work. */
 static void update_backpressure(struct conn *c)
 {
 	if (c->dead || c->closing)
 		return;
-	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t queued = evbuffer_get_length(c->out);
 	bool over = respq_count(&c->q) >= RESPQ_CAPACITY || queued >= RN_MAX_CONN_OUTPUT_BYTES;
 	if (over && !c->paused) {
 		c->paused = true;
-		bufferevent_disable(c->bev, EV_READ);
+		event_del(c->read_ev);
 	} else if (!over && c->paused) {
 		c->paused = false;
-		bufferevent_enable(c->bev, EV_READ);
+		event_add(c->read_ev, NULL);
 		/* Frames already buffered produce no new read event, so ask for
-		 * one; deferred, because this may run inside a partition's wake-up
-		 * of its waiters, where new requests must not be handled. */
-		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-			bufferevent_trigger(c->bev, EV_READ,
-					    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		 * one; activated, not called, because this may run inside a
+		 * partition's wake-up of its waiters, where new requests must
+		 * not be handled. */
+		if (frame_buf_pending(&c->in))
+			event_active(c->read_ev, EV_READ, 1);
 	}
 }
 
-/* Moves completed responses at the head of the queue to the socket. */
+/* Moves completed responses at the head of the queue to the output. */
 static void pump(struct conn *c)
 {
-	struct evbuffer *output = bufferevent_get_output(c->bev);
 	struct req *r;
+	bool moved = false;
 	while ((r = respq_pop_done(&c->q)) != NULL) {
-		evbuffer_add_buffer(output, r->out);
+		evbuffer_add_buffer(c->out, r->out);
 		req_free(r);
+		moved = true;
 	}
+	if (moved)
+		schedule_flush(c);
 	update_backpressure(c);
 }
 
@@ -164,11 +193,12 @@ void req_respond(struct req *r, Runnel__Response *resp)
 	/* The common case: nothing ahead in the queue, so pack straight into the
 	 * socket's output buffer without an intermediate buffer. */
 	if (c->q.head == r->seq) {
-		int rc = pack_frame(bufferevent_get_output(c->bev), resp, body_len);
+		int rc = pack_frame(c->out, resp, body_len);
 		RN_ASSERT(rc == RN_OK);
 		respq_mark_done(&c->q, r->seq);
 		RN_ASSERT(respq_pop_done(&c->q) == r);
 		req_free(r);
+		schedule_flush(c);
 		pump(c);
 		return;
 	}
@@ -199,14 +229,15 @@ static void reject_stream(struct conn *c, int err, const char *why)
 	size_t body_len = protobuf_c_message_get_packed_size(&resp.base);
 	/* This answer jumps the queue: earlier requests will never be answered
 	 * because the connection closes. */
-	if (pack_frame(bufferevent_get_output(c->bev), &resp, body_len) != RN_OK) {
+	if (pack_frame(c->out, &resp, body_len) != RN_OK) {
 		conn_close(c);
 		return;
 	}
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->read_ev);
 	struct timeval linger = {NODE_CLOSE_LINGER_MS / 1000, (NODE_CLOSE_LINGER_MS % 1000) * 1000};
-	bufferevent_set_timeouts(c->bev, NULL, &linger);
+	evtimer_add(c->linger_ev, &linger);
+	schedule_flush(c);
 }
 
 static void dispatch_api(struct req *r)
@@ -317,7 +348,7 @@ static void dispatch(struct conn *c, Runnel__Request *msg)
 	r->msg = msg;
 	r->correlation_id = msg->header ? msg->header->correlation_id : 0;
 	arena_init(&r->arena);
-	snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+	memcpy(r->peer, c->peer, sizeof(r->peer));
 	r->listener = c->listener;
 
 	const char *why = NULL;
@@ -344,20 +375,18 @@ static void dispatch(struct conn *c, Runnel__Request *msg)
 	dispatch_api(r);
 }
 
-/* Reads and dispatches every complete frame in the input buffer. */
+/* Reads and dispatches every complete frame in the receive buffer.  A
+ * Produce request's batches point into the buffer: the handler appends them
+ * before it returns, and the bytes are reused after. */
 static void process_input(struct conn *c)
 {
 	if (c->in_input || c->dead)
 		return;
 	c->in_input = true;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
 	while (!c->dead && !c->closing && !c->paused) {
-		size_t avail = evbuffer_get_length(in);
-		if (avail < FRAME_PREFIX_BYTES)
-			break;
+		uint8_t *body = NULL;
 		uint32_t len = 0;
-		int rc = frame_check(evbuffer_pullup(in, FRAME_PREFIX_BYTES), avail,
-				     RN_MAX_FRAME_BYTES, &len);
+		int rc = frame_buf_next(&c->in, &body, &len);
 		if (rc == RN_E_AGAIN)
 			break;
 		if (rc != RN_OK) {
@@ -367,15 +396,13 @@ static void process_input(struct conn *c)
 			reject_stream(c, rc, why);
 			break;
 		}
-		uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)(FRAME_PREFIX_BYTES + len));
-		if (!frame) {
-			LOG_ERROR("conn", "peer=%s out of memory reading a frame", c->peer);
+		Runnel__Request *msg = NULL;
+		rc = wire_request_decode_inplace(body, len, &msg);
+		if (rc == RN_E_NOMEM) {
+			LOG_ERROR("conn", "peer=%s out of memory decoding a frame", c->peer);
 			conn_close(c);
 			break;
 		}
-		Runnel__Request *msg = NULL;
-		rc = wire_request_decode(frame + FRAME_PREFIX_BYTES, len, &msg);
-		evbuffer_drain(in, FRAME_PREFIX_BYTES + len);
 		if (rc != RN_OK) {
 			reject_stream(c, RN_E_MALFORMED_FRAME, "the frame is not a valid Request");
 			break;
@@ -386,36 +413,103 @@ static void process_input(struct conn *c)
 	c->in_input = false;
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Reads what the socket holds.  Returns 1 when bytes arrived, 0 when none
+ * were waiting, -1 when the connection closed. */
+static int fill(struct conn *c)
 {
-	(void)bev;
-	process_input(arg);
+	size_t got = 0;
+	int rc = frame_buf_read(&c->in, c->fd, &got);
+	if (rc == RN_OK && got > 0)
+		return 1;
+	if (rc == RN_E_AGAIN)
+		return 0;
+	if (rc == RN_E_NOMEM)
+		LOG_ERROR("conn", "peer=%s out of memory reading a frame", c->peer);
+	else if (rc == RN_OK)
+		LOG_DEBUG("conn", "peer=%s closed the connection", c->peer);
+	else
+		LOG_DEBUG("conn", "peer=%s connection error: %s", c->peer, strerror(errno));
+	conn_close(c);
+	return -1;
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	/* Called when the output has drained. */
-	if (c->closing) {
+	(void)fd;
+	(void)what;
+	/* Frames left over from before a pause first, then what arrived. */
+	process_input(c);
+	if (c->dead || c->closing || c->paused)
+		return;
+	if (fill(c) > 0)
+		process_input(c);
+}
+
+/* Writes as much of the output as the socket takes; waits for room for the
+ * rest.  Closes a closing connection once everything is written. */
+static void flush_output(struct conn *c)
+{
+	while (evbuffer_get_length(c->out) > 0) {
+		/* libevent returns 0 for a sendfile that would block (errno
+		 * EAGAIN) and for one that finds its file shorter than the
+		 * slice (errno untouched): clearing errno tells them apart. */
+		errno = 0;
+		int n = evbuffer_write_atmost(c->out, c->fd, -1);
+		if (n > 0)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			break;
+		LOG_DEBUG("conn", "peer=%s connection error: %s", c->peer,
+			  n == 0 ? "nothing written" : strerror(errno));
 		conn_close(c);
 		return;
 	}
-	(void)bev;
+	bool pending = evbuffer_get_length(c->out) > 0;
+	if (pending && !c->write_waiting)
+		event_add(c->write_ev, NULL);
+	else if (!pending && c->write_waiting)
+		event_del(c->write_ev);
+	c->write_waiting = pending;
+	if (!pending && c->closing) {
+		conn_close(c);
+		return;
+	}
 	update_backpressure(c);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	(void)bev;
-	if (what & BEV_EVENT_EOF)
-		LOG_DEBUG("conn", "peer=%s closed the connection", c->peer);
-	else if (what & BEV_EVENT_TIMEOUT)
-		LOG_DEBUG("conn", "peer=%s did not take its last response in time", c->peer);
-	else
-		LOG_DEBUG("conn", "peer=%s connection error: %s", c->peer,
-			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	(void)fd;
+	(void)what;
+	c->flush_queued = false;
+	if (!c->dead)
+		flush_output(c);
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
+	LOG_DEBUG("conn", "peer=%s did not take its last response in time", c->peer);
 	conn_close(c);
+}
+
+/* Frees what conn_new made; the socket is closed. */
+static void conn_release(struct conn *c)
+{
+	if (c->read_ev)
+		event_free(c->read_ev);
+	if (c->write_ev)
+		event_free(c->write_ev);
+	if (c->linger_ev)
+		event_free(c->linger_ev);
+	if (c->out)
+		evbuffer_free(c->out);
+	frame_buf_free(&c->in);
+	free(c);
 }
 
 int conn_new(struct node *n, int fd, const char *peer, const char *listener, struct conn **out)
@@ -426,18 +520,26 @@ int conn_new(struct node *n, int fd, const char *peer, const char *listener, str
 		return RN_E_NOMEM;
 	}
 	c->node = n;
+	c->fd = fd;
 	respq_init(&c->q);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->listener = listener;
+	frame_buf_init(&c->in, CONN_RECV_BUFFER_BYTES, RN_MAX_FRAME_BYTES);
 	evutil_make_socket_nonblocking(fd);
-	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
+	c->read_ev = event_new(n->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+	c->write_ev = event_new(n->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
+	c->linger_ev = evtimer_new(n->base, linger_cb, c);
+	c->out = evbuffer_new();
+	if (!c->read_ev || !c->write_ev || !c->linger_ev || !c->out) {
 		close(fd);
-		free(c);
+		conn_release(c);
 		return RN_E_NOMEM;
 	}
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* Fetch responses carry file segments; they stay sendfile chains
+	 * only in a buffer that promises to drain to a socket, which this
+	 * one does (flush_output). */
+	evbuffer_set_flags(c->out, EVBUFFER_FLAG_DRAINS_TO_FD);
+	event_add(c->read_ev, NULL);
 	c->next = n->conns;
 	if (n->conns)
 		n->conns->prev = c;
@@ -467,8 +569,15 @@ void conn_close(struct conn *c)
 		r->cancel = NULL;
 		cancel(r);
 	}
-	bufferevent_free(c->bev);
-	c->bev = NULL;
+	/* The events are freed with the connection at the end of the turn:
+	 * this may run inside one of their callbacks. */
+	event_del(c->read_ev);
+	event_del(c->write_ev);
+	event_del(c->linger_ev);
+	evbuffer_free(c->out);
+	c->out = NULL;
+	close(c->fd);
+	c->fd = -1;
 	struct node *n = c->node;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -491,7 +600,7 @@ void conn_free_dead(struct node *n)
 		struct conn *c = n->dead_conns;
 		n->dead_conns = c->next;
 		RN_ASSERT(c->dead);
-		free(c);
+		conn_release(c);
 	}
 }
 

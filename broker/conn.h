@@ -3,11 +3,14 @@
 #define RUNNEL_BROKER_CONN_H
 
 /*
- * A connection reads frames from its bufferevent, decodes each into a
- * Request and hands it to the API's handler as a struct req.  Every request
- * but produce with acks=0 takes a slot in the connection's response queue
- * (respq.h); the handler answers at once or parks the request (req_park) and
- * answers later, and completed answers leave strictly in request order.
+ * A connection reads frames from its socket into a buffer of its own,
+ * decodes each where it landed (the record batches of a Produce request are
+ * not copied: they are valid while the handler runs) and hands it to the
+ * API's handler as a struct req.  Every request but produce with acks=0
+ * takes a slot in the connection's response queue (respq.h); the handler
+ * answers at once or parks the request (req_park) and answers later, and
+ * completed answers leave strictly in request order, in one write per loop
+ * turn.
  *
  * A connection stops reading while RN_MAX_INFLIGHT_PER_CONN requests are
  * pending or RN_MAX_CONN_OUTPUT_BYTES of responses wait to be sent, and
@@ -31,11 +34,16 @@
 
 struct node;
 struct conn;
-struct bufferevent;
 struct evbuffer;
 
 /* Longest peer address text, "[v6addr]:port". */
 #define CONN_PEER_LEN 64u
+
+/* A busy connection's receive buffer (wire/frame.h frame_buf): one read
+ * takes up to this much.  A quiet connection's holds FRAME_BUF_SMALL_BYTES;
+ * a frame larger than half of it gets a buffer of twice its size while such
+ * frames keep coming. */
+#define CONN_RECV_BUFFER_BYTES (256u * 1024u)
 
 struct req {
 	struct node *node;

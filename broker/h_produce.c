@@ -264,6 +264,20 @@ static Runnel__ProduceResponse *build_response(struct produce_ctx *pc,
 	return body;
 }
 
+/* The batches point into the connection's receive buffer (conn.h), which
+ * is reused once this handler returns: a produce that waits must not reach
+ * them later, so they are forgotten once appended. */
+static void forget_batches(const Runnel__ProduceRequest *preq)
+{
+	for (size_t t = 0; t < preq->n_topics; t++) {
+		Runnel__TopicProduceData *td = preq->topics[t];
+		for (size_t i = 0; i < td->n_partitions; i++) {
+			td->partitions[i]->records.data = NULL;
+			td->partitions[i]->records.len = 0;
+		}
+	}
+}
+
 void handle_produce(struct req *r)
 {
 	const Runnel__ProduceRequest *preq = r->msg->produce;
@@ -287,6 +301,7 @@ void handle_produce(struct req *r)
 	int err = replica_acks_valid(preq->acks) ? RN_OK : RN_E_INVALID_REQUIRED_ACKS;
 	pc->resp.body_case = RUNNEL__RESPONSE__BODY_PRODUCE;
 	pc->resp.produce = build_response(pc, preq, err);
+	forget_batches(preq);
 	if (!r->conn) {
 		/* acks=0: appended (or refused) and never answered. */
 		req_drop(r);

@@ -45,6 +45,7 @@ struct plog *plog_alloc(const char *dir, const struct plog_config *cfg)
 		return NULL;
 	}
 	log->dir_fd = -1;
+	log->read_seg_base = -1;
 	log->cfg = *cfg;
 	/* Enough entries for a full segment at the configured interval, so
 	 * appends never grow the index; a segment rolls when it is full. */
@@ -237,6 +238,7 @@ static int roll(struct plog *log)
 	}
 	old->closed = true;
 	segment_trim_indexes(old);
+	segment_release_reserve(old);
 	log->closed_bytes += old->size_bytes;
 	/* The sync state's reference to the old segment moves to the pending
 	 * list, so its data and indexes are fsynced by the next plog_sync. */
@@ -299,7 +301,7 @@ static int append_checked(struct plog *log, uint8_t *stamp_buf, const uint8_t *b
 	if (rc)
 		goto fail;
 	uint64_t pos = s->size_bytes;
-	rc = segment_write(s, buf, info->total_bytes);
+	rc = segment_write(s, buf, info->total_bytes, log->cfg.segment_bytes);
 	if (rc)
 		goto fail;
 	if (s->created_ms < 0)
@@ -387,6 +389,20 @@ static int slice_end(struct segment *s, struct seg_walker *w, uint64_t start, ui
 	return 0;
 }
 
+/* Reads moved to segment s: the index pages the previous segment's lookups
+ * mapped leave the resident set, so a reader going through old data keeps
+ * about one segment's index resident, not all it has passed. */
+static void switch_read_segment(struct plog *log, struct segment *s)
+{
+	int64_t prev = log->read_seg_base;
+	log->read_seg_base = s->base_offset;
+	if (prev < log->segs[0]->base_offset)
+		return;
+	struct segment *old = log->segs[find_segment(log, prev)];
+	if (old->base_offset == prev && old->closed)
+		segment_forget_index_pages(old);
+}
+
 int plog_read(struct plog *log, int64_t offset, uint32_t max_bytes, int64_t max_offset,
 	      struct plog_slice *slice)
 {
@@ -398,6 +414,8 @@ int plog_read(struct plog *log, int64_t offset, uint32_t max_bytes, int64_t max_
 		return 0;
 	struct segment *s = log->segs[find_segment(log, offset)];
 	RN_ASSERT(offset < s->end_offset);
+	if (s->base_offset != log->read_seg_base)
+		switch_read_segment(log, s);
 	struct seg_walker w;
 	seg_walker_init(&w, s, log->scan_buf, log->scan_bytes, 0);
 	uint64_t start;

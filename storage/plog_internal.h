@@ -35,6 +35,7 @@ struct plog {
 	uint32_t seg_cap;
 	uint64_t closed_bytes;       /* bytes in every segment but the active one */
 	uint8_t *scan_buf;           /* scan_bytes for header walks during reads */
+	int64_t read_seg_base;       /* base of the segment the last read was in; -1: none */
 	uint32_t scan_bytes;
 	_Atomic int64_t end_offset;  /* written end, published after each write */
 	_Atomic int64_t synced_end;  /* known durable end */

@@ -269,6 +269,9 @@ static int recover_active(struct plog *log, bool clean, struct seg_walker *w, in
 	int rc;
 	s->closed = false;
 	seg_walker_retarget(w, s);
+	/* A segment this open created has its (empty) indexes mapped already. */
+	if (s->idx.writable && s->size_bytes == 0)
+		goto started;
 	if (clean) {
 		rc = segment_load_indexes(s, log->dir_fd, true, log->idx_cap, &why);
 		if (rc == 0) {
@@ -297,7 +300,8 @@ static int recover_active(struct plog *log, bool clean, struct seg_walker *w, in
 	}
 started:
 	s->created_ms = segment_start_ms(s, w, now_ms);
-	return 0;
+	/* Loaded or rebuilt in memory; appends go to mappings of the files. */
+	return segment_map_indexes(s, log->dir_fd, log->idx_cap);
 }
 
 /* After an unclean shutdown the page cache may still hold data that was

@@ -122,9 +122,10 @@ static uint32_t tidx_rel(const struct seg_index *ix, uint32_t i)
 
 static void index_release(struct seg_index *ix, size_t entry_bytes)
 {
+	(void)entry_bytes;
 	if (ix->mapped) {
-		if (ix->count > 0)
-			munmap(ix->data, (size_t)ix->count * entry_bytes);
+		if (ix->map_bytes > 0)
+			munmap(ix->data, ix->map_bytes);
 	} else {
 		free(ix->data);
 	}
@@ -159,16 +160,20 @@ static int index_unmap(struct seg_index *ix, size_t entry_bytes, uint32_t cap)
 	uint8_t *data = malloc((size_t)(n ? n : 1) * entry_bytes);
 	if (!data)
 		return RN_E_NOMEM;
-	if (ix->count > 0) {
+	if (ix->count > 0)
 		memcpy(data, ix->data, (size_t)ix->count * entry_bytes);
-		munmap(ix->data, (size_t)ix->count * entry_bytes);
-	}
+	if (ix->map_bytes > 0)
+		munmap(ix->data, ix->map_bytes);
 	ix->data = data;
 	ix->cap = n ? n : 1;
 	ix->written = ix->count;
 	ix->mapped = false;
+	ix->writable = false;
+	ix->map_bytes = 0;
 	return 0;
 }
+
+static int index_map_writable(struct seg_index *ix, int fd, size_t entry_bytes, uint32_t cap);
 
 static int64_t last_tidx_ts(const struct segment *s)
 {
@@ -187,13 +192,37 @@ static void last_entry(const struct segment *s, uint64_t *pos, int64_t *at)
 	*at = s->base_offset + idx_rel(&s->idx, s->idx.count - 1);
 }
 
+/* Room for one more entry: a malloc'd index grows, a mapped one has its
+ * cap.  0, RN_E_FULL or RN_E_NOMEM. */
+static int index_room(struct seg_index *ix, size_t entry_bytes)
+{
+	if (ix->mapped)
+		return ix->writable && ix->count < ix->cap ? 0 : RN_E_FULL;
+	return index_reserve(ix, entry_bytes, ix->count + 1);
+}
+
+/* An entry went into ix.  In a mapped index it is in the file already; the
+ * pages it has filled leave the resident set now and then. */
+static void index_added(struct seg_index *ix, size_t entry_bytes)
+{
+	if (!ix->mapped)
+		return;
+	ix->written = ix->count;
+	if (ix->count % SEG_INDEX_RESIDENT_ENTRIES != 0)
+		return;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t filled = (size_t)ix->count * entry_bytes / page * page;
+	if (filled > 0)
+		(void)madvise(ix->data, filled, MADV_DONTNEED);
+}
+
 /* Adds the index entries for the batch at pos (and offset base + rel). */
 static void add_entries(struct segment *s, uint64_t pos, uint32_t rel)
 {
-	/* A missing entry only makes later walks longer, so an allocation
-	 * failure here is logged and otherwise ignored. */
-	if (index_reserve(&s->idx, SEG_INDEX_ENTRY_BYTES, s->idx.count + 1) != 0) {
-		LOG_WARN("storage", "segment %020" PRId64 ": no memory for an index entry",
+	/* A missing entry only makes later walks longer, so a full or
+	 * unallocatable index is logged and otherwise ignored. */
+	if (index_room(&s->idx, SEG_INDEX_ENTRY_BYTES) != 0) {
+		LOG_WARN("storage", "segment %020" PRId64 ": no room for an index entry",
 			 s->base_offset);
 		return;
 	}
@@ -201,15 +230,17 @@ static void add_entries(struct segment *s, uint64_t pos, uint32_t rel)
 	be_put32(e, rel);
 	be_put32(e + 4, (uint32_t)pos);
 	s->idx.count++;
+	index_added(&s->idx, SEG_INDEX_ENTRY_BYTES);
 	/* A time entry always names an offset entry, so it goes in only after
 	 * that one did. */
 	if (s->max_timestamp <= last_tidx_ts(s) ||
-	    index_reserve(&s->tidx, SEG_TIMEINDEX_ENTRY_BYTES, s->tidx.count + 1) != 0)
+	    index_room(&s->tidx, SEG_TIMEINDEX_ENTRY_BYTES) != 0)
 		return;
 	e = s->tidx.data + (size_t)s->tidx.count * SEG_TIMEINDEX_ENTRY_BYTES;
 	be_put64(e, (uint64_t)s->max_timestamp);
 	be_put32(e + 8, rel);
 	s->tidx.count++;
+	index_added(&s->tidx, SEG_TIMEINDEX_ENTRY_BYTES);
 }
 
 void segment_note_batch(struct segment *s, uint64_t pos, const struct batch_info *info)
@@ -228,9 +259,43 @@ void segment_note_batch(struct segment *s, uint64_t pos, const struct batch_info
 	s->size_bytes = pos + info->total_bytes;
 }
 
-int segment_write(struct segment *s, const uint8_t *buf, size_t len)
+/* Allocates disk space for the file up to at least end (rounded up to
+ * SEG_RESERVE_BYTES, at most limit).  Best effort: where the filesystem
+ * cannot, writes allocate as they go. */
+static void reserve_ahead(struct segment *s, uint64_t end, uint64_t limit)
+{
+	if (end <= s->reserved_end || s->reserved_end >= limit)
+		return;
+	uint64_t to = (end + SEG_RESERVE_BYTES - 1) / SEG_RESERVE_BYTES * SEG_RESERVE_BYTES;
+	if (to > limit)
+		to = limit;
+	uint64_t from = s->reserved_end > s->size_bytes ? s->reserved_end : s->size_bytes;
+	if (to <= from)
+		return;
+	if (fallocate(s->log_fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) != 0) {
+		LOG_DEBUG("storage", "segment %020" PRId64 ": no space reserved ahead: %s",
+			  s->base_offset, strerror(errno));
+		/* Do not ask again for this segment. */
+		to = UINT64_MAX;
+	}
+	s->reserved_end = to;
+}
+
+void segment_release_reserve(struct segment *s)
+{
+	if (s->reserved_end <= s->size_bytes || s->reserved_end == UINT64_MAX)
+		return;
+	/* The space past the end would otherwise stay allocated to a file that
+	 * no longer grows. */
+	(void)fallocate(s->log_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s->size_bytes,
+			(off_t)(s->reserved_end - s->size_bytes));
+	s->reserved_end = s->size_bytes;
+}
+
+int segment_write(struct segment *s, const uint8_t *buf, size_t len, uint64_t reserve_limit)
 {
 	RN_ASSERT(!s->closed);
+	reserve_ahead(s, s->size_bytes + len, reserve_limit);
 	int rc = pwrite_all(s->log_fd, buf, len, s->size_bytes);
 	if (rc) {
 		/* Leave no partial batch behind if the disk lets us. */
@@ -516,9 +581,9 @@ int segment_create(int dir_fd, int64_t base_offset, uint32_t index_interval, uin
 	s->tidx_fd = open_in(dir_fd, base_offset, "timeindex", O_RDWR | O_CREAT | O_TRUNC);
 	if (s->log_fd < 0 || s->idx_fd < 0 || s->tidx_fd < 0)
 		goto fail_segment;
-	rc = index_reserve(&s->idx, SEG_INDEX_ENTRY_BYTES, idx_cap);
+	rc = index_map_writable(&s->idx, s->idx_fd, SEG_INDEX_ENTRY_BYTES, idx_cap);
 	if (rc == 0)
-		rc = index_reserve(&s->tidx, SEG_TIMEINDEX_ENTRY_BYTES, idx_cap);
+		rc = index_map_writable(&s->tidx, s->tidx_fd, SEG_TIMEINDEX_ENTRY_BYTES, idx_cap);
 	if (rc)
 		goto fail_segment;
 	s->max_ts_known = true;
@@ -621,6 +686,7 @@ static int load_index_file(struct segment *s, int dir_fd, const char *ext, size_
 				goto close_file;
 			ix->data = map;
 			ix->mapped = true;
+			ix->map_bytes = (size_t)st.st_size;
 			ix->cap = count;
 		}
 		close(fd);
@@ -704,6 +770,18 @@ static int check_last_entry(struct segment *s, const char **why)
 	return 0;
 }
 
+static void index_forget_pages(struct seg_index *ix, size_t entry_bytes)
+{
+	if (ix->mapped && ix->count > 0)
+		(void)madvise(ix->data, (size_t)ix->count * entry_bytes, MADV_DONTNEED);
+}
+
+void segment_forget_index_pages(struct segment *s)
+{
+	index_forget_pages(&s->idx, SEG_INDEX_ENTRY_BYTES);
+	index_forget_pages(&s->tidx, SEG_TIMEINDEX_ENTRY_BYTES);
+}
+
 int segment_load_indexes(struct segment *s, int dir_fd, bool active, uint32_t idx_cap,
 			 const char **why)
 {
@@ -720,7 +798,12 @@ int segment_load_indexes(struct segment *s, int dir_fd, bool active, uint32_t id
 		*why = check_time_index(s);
 	if (*why)
 		return RN_E_CORRUPT_STATE;
-	return check_last_entry(s, why);
+	rc = check_last_entry(s, why);
+	/* The checks read every entry; a node opening many segments would
+	 * otherwise keep all their indexes resident. */
+	if (!active)
+		segment_forget_index_pages(s);
+	return rc;
 }
 
 /* ---- rebuilding, resuming, checking ---- */
@@ -791,7 +874,7 @@ int segment_check_tail(struct segment *s, struct seg_walker *w, struct seg_scan 
 
 static int flush_index(int fd, struct seg_index *ix, size_t entry_bytes)
 {
-	if (ix->written >= ix->count)
+	if (ix->mapped || ix->written >= ix->count)
 		return 0;
 	int rc = pwrite_all(fd, ix->data + (size_t)ix->written * entry_bytes,
 			    (size_t)(ix->count - ix->written) * entry_bytes,
@@ -801,15 +884,96 @@ static int flush_index(int fd, struct seg_index *ix, size_t entry_bytes)
 	return rc;
 }
 
+/*
+ * Moves an index into a shared writable mapping of its file with room for
+ * cap entries, keeping the entries it holds (written to the file first when
+ * they were in memory).  Where the file cannot be mapped the index stays
+ * in (or moves to) malloc'd memory.  0, RN_E_IO or RN_E_NOMEM.
+ */
+static int index_map_writable(struct seg_index *ix, int fd, size_t entry_bytes, uint32_t cap)
+{
+	if (ix->mapped && ix->writable)
+		return 0;
+	if (cap < ix->count)
+		cap = ix->count;
+	if (cap == 0)
+		cap = 1;
+	int rc = ix->mapped ? 0 : flush_index(fd, ix, entry_bytes);
+	size_t bytes = (size_t)cap * entry_bytes;
+	if (rc == 0)
+		rc = truncate_file(fd, bytes);
+	if (rc)
+		return rc;
+	void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		LOG_DEBUG("storage", "cannot map an index file (%s); keeping it in memory",
+			  strerror(errno));
+		rc = truncate_file(fd, (uint64_t)ix->count * entry_bytes);
+		if (rc == 0)
+			rc = index_unmap(ix, entry_bytes, cap);
+		return rc;
+	}
+	uint32_t count = ix->count;
+	index_release(ix, entry_bytes);
+	ix->data = map;
+	ix->count = ix->written = count;
+	ix->cap = cap;
+	ix->mapped = ix->writable = true;
+	ix->map_bytes = bytes;
+	return 0;
+}
+
+/* Cuts a writable mapped index's file to its entries and maps those
+ * read-only (the segment closes).  0 or RN_E_IO. */
+static int index_seal(struct seg_index *ix, int fd, size_t entry_bytes)
+{
+	if (!ix->mapped || !ix->writable)
+		return 0;
+	uint32_t count = ix->count;
+	size_t bytes = (size_t)count * entry_bytes;
+	/* The mapping goes before the file shrinks under it. */
+	index_release(ix, entry_bytes);
+	int rc = truncate_file(fd, bytes);
+	if (rc)
+		return rc;
+	if (count == 0)
+		return 0;
+	void *map = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		LOG_ERROR("storage", "cannot map an index file: %s", strerror(errno));
+		return RN_E_IO;
+	}
+	ix->data = map;
+	ix->count = ix->written = ix->cap = count;
+	ix->mapped = true;
+	ix->map_bytes = bytes;
+	return 0;
+}
+
 int segment_flush_indexes(struct segment *s, int dir_fd)
 {
-	if (s->idx.written >= s->idx.count && s->tidx.written >= s->tidx.count)
+	if (s->idx.written >= s->idx.count && s->tidx.written >= s->tidx.count &&
+	    !s->idx.writable && !s->tidx.writable)
 		return 0;
 	int rc = ensure_index_fds(s, dir_fd);
 	if (rc == 0)
 		rc = flush_index(s->idx_fd, &s->idx, SEG_INDEX_ENTRY_BYTES);
 	if (rc == 0)
 		rc = flush_index(s->tidx_fd, &s->tidx, SEG_TIMEINDEX_ENTRY_BYTES);
+	if (rc == 0)
+		rc = index_seal(&s->idx, s->idx_fd, SEG_INDEX_ENTRY_BYTES);
+	if (rc == 0)
+		rc = index_seal(&s->tidx, s->tidx_fd, SEG_TIMEINDEX_ENTRY_BYTES);
+	return rc;
+}
+
+int segment_map_indexes(struct segment *s, int dir_fd, uint32_t idx_cap)
+{
+	int rc = ensure_index_fds(s, dir_fd);
+	if (rc == 0)
+		rc = index_map_writable(&s->idx, s->idx_fd, SEG_INDEX_ENTRY_BYTES, idx_cap);
+	if (rc == 0)
+		rc = index_map_writable(&s->tidx, s->tidx_fd, SEG_TIMEINDEX_ENTRY_BYTES, idx_cap);
 	return rc;
 }
 
@@ -856,11 +1020,7 @@ int segment_sync(struct segment *s, bool with_indexes)
 
 int segment_make_active(struct segment *s, int dir_fd, uint32_t idx_cap)
 {
-	int rc = ensure_index_fds(s, dir_fd);
-	if (rc == 0)
-		rc = index_unmap(&s->idx, SEG_INDEX_ENTRY_BYTES, idx_cap);
-	if (rc == 0)
-		rc = index_unmap(&s->tidx, SEG_TIMEINDEX_ENTRY_BYTES, idx_cap);
+	int rc = segment_map_indexes(s, dir_fd, idx_cap);
 	if (rc == 0)
 		s->closed = false;
 	return rc;
@@ -868,11 +1028,15 @@ int segment_make_active(struct segment *s, int dir_fd, uint32_t idx_cap)
 
 int segment_truncate(struct segment *s, struct seg_walker *w, uint64_t pos, int64_t end_offset)
 {
-	RN_ASSERT(!s->closed && !s->idx.mapped && !s->tidx.mapped);
+	RN_ASSERT(!s->closed && (!s->idx.mapped || s->idx.writable) &&
+		  (!s->tidx.mapped || s->tidx.writable));
 	RN_ASSERT(pos <= s->size_bytes && end_offset >= s->base_offset);
 	int rc = truncate_file(s->log_fd, pos);
 	if (rc)
 		return rc;
+	/* Truncation frees the space allocated past the new end too. */
+	if (s->reserved_end != UINT64_MAX)
+		s->reserved_end = pos;
 	while (s->idx.count > 0 && idx_pos(&s->idx, s->idx.count - 1) >= pos)
 		s->idx.count--;
 	uint64_t rel_cut = (uint64_t)(end_offset - s->base_offset);
@@ -882,9 +1046,11 @@ int segment_truncate(struct segment *s, struct seg_walker *w, uint64_t pos, int6
 		s->idx.written = s->idx.count;
 	if (s->tidx.written > s->tidx.count)
 		s->tidx.written = s->tidx.count;
-	if (s->idx_fd >= 0)
+	/* A mapped index's file keeps its size (it is cut when the segment
+	 * closes); the entries past the count are never read. */
+	if (s->idx_fd >= 0 && !s->idx.mapped)
 		rc = truncate_file(s->idx_fd, (uint64_t)s->idx.written * SEG_INDEX_ENTRY_BYTES);
-	if (rc == 0 && s->tidx_fd >= 0)
+	if (rc == 0 && s->tidx_fd >= 0 && !s->tidx.mapped)
 		rc = truncate_file(s->tidx_fd,
 				   (uint64_t)s->tidx.written * SEG_TIMEINDEX_ENTRY_BYTES);
 	if (rc)

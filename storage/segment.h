@@ -22,9 +22,15 @@
  * batch with max timestamp >= T may start at the last entry with ts < T.
  * Every time index rel is also an offset index rel, which gives its position.
  *
- * The active segment's indexes are malloc'd and written to their files at a
- * roll, a close, or a rebuild; a closed segment loaded from disk maps them
- * read-only.  Segments are reference counted (atomically): the log holds one
+ * The active segment's indexes are shared writable mappings of their files,
+ * sized for a full segment, so that they live in the page cache rather than
+ * in the node's own memory; every SEG_INDEX_RESIDENT_ENTRIES entries the
+ * pages already filled leave the process's resident set (a lookup maps back
+ * what it reads).  When the segment closes (a roll, a clean shutdown) its
+ * files are cut to the entries they hold and mapped read-only, as a closed
+ * segment loaded from disk is.  An index whose file cannot be mapped, and
+ * one rebuilt while the log opens, is kept in malloc'd memory and written to
+ * its file at a roll, a close or the end of the rebuild.  Segments are reference counted (atomically): the log holds one
  * reference, every read slice one more, and the sync state one for each
  * segment it still has to fsync, so a segment's files stay open while any of
  * them needs it.
@@ -42,13 +48,21 @@
 /* Length of "NNNNNNNNNNNNNNNNNNNN.timeindex" plus the terminator, rounded up. */
 #define SEG_NAME_MAX 40u
 #define SEG_BASE_DIGITS 20u
+/* Entries an active segment's mapped index adds between two drops of its
+ * filled pages from the resident set (64 KiB of offset index, 96 KiB of
+ * time index). */
+#define SEG_INDEX_RESIDENT_ENTRIES 8192u
+/* Disk space an active segment allocates ahead of its writes at a time. */
+#define SEG_RESERVE_BYTES (4u * 1024u * 1024u)
 
 struct seg_index {
 	uint8_t *data;    /* entries in file format; malloc'd or mapped */
 	uint32_t count;   /* entries held */
-	uint32_t cap;     /* entries data can hold (== count when mapped) */
+	uint32_t cap;     /* entries data can hold (== count when mapped read-only) */
 	uint32_t written; /* entries already in the file */
-	bool mapped;      /* data is a read-only mmap of the file */
+	bool mapped;      /* data is an mmap of the file */
+	bool writable;    /* the mapping is the active segment's, shared and writable */
+	size_t map_bytes; /* length of the mapping */
 };
 
 struct segment {
@@ -62,6 +76,7 @@ struct segment {
 	bool max_ts_known;        /* false for a closed segment until first asked */
 	int64_t created_ms;       /* now_ms of the first append; -1 while empty */
 	uint32_t index_interval;  /* bytes between index entries */
+	uint64_t reserved_end;    /* disk space allocated ahead of the writes, up to here */
 	uint64_t bytes_since_index;
 	struct seg_index idx;
 	struct seg_index tidx;
@@ -162,14 +177,34 @@ int segment_check_tail(struct segment *s, struct seg_walker *w, struct seg_scan 
 /* Writes len bytes at the end of the .log with one pwrite (more only after a
  * short write).  On failure the file is cut back to its previous size when
  * possible.  Does not update the counters (see segment_note_batch).
+ * Disk space is allocated ahead of the writes, SEG_RESERVE_BYTES at a time
+ * and never past reserve_limit bytes of file (the segment's roll size): a
+ * write into allocated space costs the filesystem less than one that
+ * allocates as it goes.  The file's size stays that of the data written.
  * Returns 0 or RN_E_IO. */
-int segment_write(struct segment *s, const uint8_t *buf, size_t len);
+int segment_write(struct segment *s, const uint8_t *buf, size_t len, uint64_t reserve_limit);
+
+/* Gives back the space allocated past the end of a segment that closes. */
+void segment_release_reserve(struct segment *s);
 
 /* Updates the indexes and counters for a batch just written at pos. */
 void segment_note_batch(struct segment *s, uint64_t pos, const struct batch_info *info);
 
-/* Writes the indexes' unwritten entries to their files.  0 or RN_E_IO. */
+/* Writes the indexes' unwritten entries to their files, and cuts a mapped
+ * active segment's files to the entries they hold (mapping them read-only:
+ * the segment takes no more entries).  Called when the segment closes.
+ * 0 or RN_E_IO. */
 int segment_flush_indexes(struct segment *s, int dir_fd);
+
+/* Moves the active segment's indexes into shared writable mappings of their
+ * files with room for idx_cap entries (see above; kept in memory where the
+ * files cannot be mapped).  0, RN_E_IO or RN_E_NOMEM. */
+int segment_map_indexes(struct segment *s, int dir_fd, uint32_t idx_cap);
+
+/* Unmaps from the process the pages of a closed segment's mapped indexes
+ * (they stay in the page cache; the next lookup maps what it reads), so
+ * that indexes read once do not stay in the node's resident memory. */
+void segment_forget_index_pages(struct segment *s);
 
 /* Gives back the unused part of a closed segment's preallocated indexes. */
 void segment_trim_indexes(struct segment *s);

@@ -46,12 +46,27 @@ const struct wire_api_range *wire_api_find(int32_t api_key);
  * On success returns 0 and stores a newly allocated message in *out, which
  * the caller releases with wire_request_free.  The message does not point
  * into frame, so the frame may be discarded at once.
- * Errors: RN_E_MALFORMED_FRAME when the bytes are not a valid Request;
- * *out is then NULL.
+ * Errors: RN_E_MALFORMED_FRAME when the bytes are not a valid Request,
+ * RN_E_NOMEM; *out is then NULL.
  */
 int wire_request_decode(const uint8_t *frame, size_t len, Runnel__Request **out);
 
-/* Frees a Request from wire_request_decode.  NULL is allowed. */
+/*
+ * As wire_request_decode, but without copying the record batches of a
+ * Produce request: each PartitionProduceData.records points into frame (so
+ * the broker can stamp and append a batch where it was received).  The
+ * caller keeps frame in place and unchanged, except for those batches,
+ * while it reads them; every other field is the message's own.
+ *
+ * It accepts and refuses exactly the frames wire_request_decode does, with
+ * the same codes, and builds the same message.  A Produce request in the
+ * shape encoders emit (each singular field once, with its schema's wire
+ * type, no unknown fields) is walked in place with a single allocation;
+ * any other frame, and every other API, is decoded by protobuf-c.
+ */
+int wire_request_decode_inplace(uint8_t *frame, size_t len, Runnel__Request **out);
+
+/* Frees a Request from either decoder.  NULL is allowed. */
 void wire_request_free(Runnel__Request *req);
 
 /*

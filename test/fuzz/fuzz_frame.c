@@ -1,5 +1,6 @@
 /* fuzz_frame.c: framing, request decoding and envelope checks on arbitrary bytes. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/errors.h"
 #include "common/limits.h"
@@ -83,10 +84,38 @@ static void reencode(const Runnel__Request *req)
 	free(buf);
 }
 
+/* The node decodes in place: the same verdict as the copying decoder, and
+ * the same message, packed again byte for byte. */
+static void compare_inplace(const uint8_t *body, uint32_t len, const Runnel__Request *copied)
+{
+	uint8_t *frame = malloc(len ? len : 1);
+	RN_ASSERT(frame != NULL);
+	memcpy(frame, body, len);
+	Runnel__Request *req = NULL;
+	int rc = wire_request_decode_inplace(frame, len, &req);
+	RN_ASSERT((rc == 0) == (copied != NULL));
+	RN_ASSERT(rc == 0 || (rc == RN_E_MALFORMED_FRAME && req == NULL));
+	if (rc == 0) {
+		size_t n = wire_frame_size(&req->base);
+		RN_ASSERT(n == wire_frame_size(&copied->base));
+		uint8_t *a = malloc(n), *b = malloc(n);
+		RN_ASSERT(a != NULL && b != NULL);
+		wire_frame_pack(&req->base, a);
+		wire_frame_pack(&copied->base, b);
+		RN_ASSERT(memcmp(a, b, n) == 0);
+		free(a);
+		free(b);
+		wire_request_free(req);
+	}
+	free(frame);
+}
+
 static void one_frame(const uint8_t *body, uint32_t len)
 {
 	Runnel__Request *req = NULL;
-	if (wire_request_decode(body, len, &req) == 0) {
+	int decoded = wire_request_decode(body, len, &req);
+	compare_inplace(body, len, decoded == 0 ? req : NULL);
+	if (decoded == 0) {
 		const char *why = NULL;
 		int rc = wire_request_check(req, &why);
 		RN_ASSERT(rc == 0 || why != NULL);

@@ -83,6 +83,60 @@ TEST(read_every_offset_finds_its_batch)
 	CHECK_EQ_INT(file_size(path) % 8, 0);
 }
 
+TEST(active_index_lives_in_its_file)
+{
+	const char *dir = harness_tmpdir();
+	struct plog_config cfg;
+	struct plog *log;
+	small_config(&cfg, 1u << 20, 256);
+	CHECK_OK(plog_open(dir, &cfg, NOW, &log));
+	for (int i = 0; i < 300; i++)
+		CHECK_OK(append_batches(log, 1, 1 + i % 5, NOW));
+	char idx[1024], tidx[1024];
+	seg_path(idx, sizeof(idx), dir, 0, "index");
+	seg_path(tidx, sizeof(tidx), dir, 0, "timeindex");
+	/* While the segment is active, its index files are sized for a full
+	 * segment (1 MiB / 256 B, plus two) and hold the entries as they are
+	 * added. */
+	long long full = ((1 << 20) / 256 + 2);
+	CHECK_EQ_INT(file_size(idx), full * 8);
+	CHECK_EQ_INT(file_size(tidx), full * 12);
+	int fd = open(idx, O_RDONLY);
+	CHECK(fd >= 0);
+	uint8_t entry[8] = {0};
+	CHECK_EQ_INT(pread(fd, entry, sizeof(entry), 0), 8);
+	close(fd);
+	/* The first entry: a batch after the first 256 bytes, at a position
+	 * past them. */
+	uint32_t rel = be_get32(entry), pos = be_get32(entry + 4);
+	CHECK(rel > 0 && pos >= 256);
+	/* A truncation keeps the active index consistent. */
+	int64_t end = plog_end_offset(log);
+	struct plog_slice sl;
+	int64_t next;
+	CHECK(read_check(log, end / 2, 1, INT64_MAX, &next, &sl) == 1);
+	CHECK_OK(plog_truncate(log, sl.first_offset));
+	CHECK_OK(append_batches(log, 20, 3, NOW));
+	end = plog_end_offset(log);
+	plog_close(log);
+	/* Closed cleanly: cut to the entries they hold. */
+	long long entries = file_size(idx) / 8;
+	CHECK(entries > 10 && entries < full);
+	CHECK_EQ_INT(file_size(idx) % 8, 0);
+	CHECK_EQ_INT(file_size(tidx) % 12, 0);
+	CHECK(file_size(tidx) / 12 <= entries);
+	/* Reopened, every offset is found, and appends go on. */
+	CHECK_OK(plog_open(dir, &cfg, NOW, &log));
+	CHECK_EQ_INT(plog_end_offset(log), end);
+	for (int64_t o = 0; o < end; o++) {
+		CHECK(read_check(log, o, 1, INT64_MAX, &next, &sl) == 1);
+		CHECK(sl.first_offset <= o && o < next);
+	}
+	CHECK_OK(append_batches(log, 5, 2, NOW));
+	CHECK_EQ_INT(read_all(log, 1u << 20), plog_end_offset(log));
+	plog_close(log);
+}
+
 TEST(read_bounds)
 {
 	const char *dir = harness_tmpdir();
@@ -415,6 +469,59 @@ TEST(destroy_removes_directory)
 	CHECK_OK(append_batches(log, 20, 3, NOW));
 	CHECK_OK(plog_destroy(log));
 	CHECK(!file_exists(dir));
+}
+
+/* Bytes of disk a file holds, and its size. */
+static void file_space(const char *path, long long *allocated, long long *size)
+{
+	struct stat st;
+	*allocated = *size = -1;
+	if (stat(path, &st) == 0) {
+		*allocated = (long long)st.st_blocks * 512;
+		*size = (long long)st.st_size;
+	}
+}
+
+TEST(space_reserved_ahead_and_given_back_at_roll)
+{
+	const char *dir = harness_tmpdir();
+	struct plog_config cfg;
+	struct plog *log;
+	const long long mib = 1024 * 1024;
+	small_config(&cfg, 6 * mib, 4096);
+	CHECK_OK(plog_open(dir, &cfg, NOW, &log));
+	/* About 40 KB per batch. */
+	while (plog_size_bytes(log) < (uint64_t)mib)
+		CHECK_OK(append_batches(log, 1, 2000, NOW));
+	char first[1024];
+	seg_path(first, sizeof(first), dir, 0, "log");
+	long long allocated, size;
+	file_space(first, &allocated, &size);
+	/* The file's size is the data; the space ahead is reserved (where the
+	 * filesystem can: then the first 4 MiB at once). */
+	CHECK_EQ_INT(size, (long long)plog_size_bytes(log));
+	int reserves = allocated >= 4 * mib;
+	CHECK(allocated >= size);
+	fprintf(stderr, "  %lld bytes written, %lld allocated\n", size, allocated);
+	while (plog_size_bytes(log) < (uint64_t)(5 * mib))
+		CHECK_OK(append_batches(log, 1, 2000, NOW));
+	file_space(first, &allocated, &size);
+	/* Never past the segment's roll size. */
+	CHECK(allocated <= 6 * mib + 64 * 1024);
+	if (reserves)
+		CHECK(allocated >= 6 * mib);
+	while (plog_segment_count(log) < 2)
+		CHECK_OK(append_batches(log, 1, 2000, NOW));
+	file_space(first, &allocated, &size);
+	/* The closed segment gives back what it did not use. */
+	CHECK(allocated < size + 64 * 1024);
+	CHECK_EQ_INT(read_all(log, 1u << 20), plog_end_offset(log));
+	plog_close(log);
+	/* Reopened, the data is all there and appends go on. */
+	CHECK_OK(plog_open(dir, &cfg, NOW, &log));
+	CHECK_OK(append_batches(log, 3, 10, NOW));
+	CHECK_EQ_INT(read_all(log, 1u << 20), plog_end_offset(log));
+	plog_close(log);
 }
 
 TEST(bad_config_refused)
