@@ -123,21 +123,6 @@ void perf_print_consume_text(FILE *out, const struct perf_result *r, int64_t sta
 			     int64_t end_wall_ms);
 void perf_print_consume_json(FILE *out, const struct perf_result *r);
 
-/* ------------------------------------------------------------------ settings */
-
-/*
- * Sets one producer setting by its Kafka name, as `runnel perf -X` does:
- * bootstrap.servers, client.id, acks (0, 1, all, -1), batch.size,
- * linger.ms, retries, retry.backoff.ms, delivery.timeout.ms, buffer.memory,
- * max.request.size, max.in.flight.requests.per.connection,
- * request.timeout.ms, reconnect.backoff.ms, reconnect.backoff.max.ms.
- * Strings are not copied.  Returns 0, RN_E_NOT_FOUND (unknown key) or
- * RN_E_INVAL (a value that does not parse or is out of range; the
- * producer's constructor checks the rest).
- */
-int perf_producer_config_set(struct runnel_producer_config *cfg, const char *key,
-			     const char *value);
-
 /* ----------------------------------------------------------------- commands */
 
 /* The largest --record-size accepted; the producer refuses records over

@@ -204,31 +204,31 @@ TEST(producer_settings_by_kafka_name)
 {
 	struct runnel_producer_config cfg;
 	runnel_producer_config_init(&cfg);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "acks", "all"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "acks", "all"), 0);
 	CHECK_EQ_INT(cfg.acks, -1);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "acks", "1"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "acks", "1"), 0);
 	CHECK_EQ_INT(cfg.acks, 1);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "batch.size", "1048576"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "batch.size", "1048576"), 0);
 	CHECK_EQ_INT(cfg.batch_size, 1048576);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "linger.ms", "0"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "linger.ms", "0"), 0);
 	CHECK_EQ_INT(cfg.linger_ms, 0);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "buffer.memory", "8589934592"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "buffer.memory", "8589934592"), 0);
 	CHECK_EQ_INT(cfg.buffer_memory, 8589934592LL);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "max.in.flight.requests.per.connection", "9"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "max.in.flight.requests.per.connection", "9"), 0);
 	CHECK_EQ_INT(cfg.client.max_in_flight, 9);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "client.id", "bench"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "client.id", "bench"), 0);
 	CHECK_EQ_STR(cfg.client.client_id, "bench");
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "acks", "2"), RN_E_INVAL);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "linger.ms", "-1"), RN_E_INVAL);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "linger.ms", "5x"), RN_E_INVAL);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "batch.size", "4294967296"), RN_E_INVAL);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.type", "lz4"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "acks", "2"), RN_E_INVAL);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "linger.ms", "-1"), RN_E_INVAL);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "linger.ms", "5x"), RN_E_INVAL);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "batch.size", "4294967296"), RN_E_INVAL);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "compression.type", "lz4"), 0);
 	CHECK_EQ_INT(cfg.compression_type, RUNNEL_COMPRESSION_LZ4);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.level", "9"), 0);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "compression.level", "9"), 0);
 	CHECK_EQ_INT(cfg.compression_level, 9);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.type", "gzip"),
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "compression.type", "gzip"),
 		     RN_E_UNSUPPORTED_COMPRESSION_TYPE);
-	CHECK_EQ_INT(perf_producer_config_set(&cfg, "compression.codec", "lz4"), RN_E_NOT_FOUND);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "compression.codec", "lz4"), RN_E_NOT_FOUND);
 	CHECK_EQ_INT(cfg.compression_type, RUNNEL_COMPRESSION_LZ4);
 	/* Refused values leave the setting as it was. */
 	CHECK_EQ_INT(cfg.linger_ms, 0);
