@@ -55,11 +55,19 @@ static void arm(struct session *s, int64_t ms)
 	evtimer_add(s->timer, &tv);
 }
 
+static void session_refetch(struct session *s);
+
+/* The next fetch is due, or, with one in flight, a partition it left out
+ * (backing off after an error) may be fetched again. */
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct session *s = arg;
 	(void)fd;
 	(void)what;
-	session_step(arg);
+	if (s->in_flight)
+		session_refetch(s);
+	else
+		session_step(s);
 }
 
 /* --------------------------------------------------------------- sessions */
@@ -172,15 +180,29 @@ void fetcher_unfollow(struct fetcher *f, struct partition *p)
 	session_reap(s);
 }
 
+/* Fetches again now.  A fetch parked at the leader names only the
+ * partitions it was built with, at their epochs then, and may wait there
+ * replica.fetch.wait.max.ms; a partition that joined or changed epoch since
+ * would wait as long, and an acks=all producer with it.  The parked fetch
+ * is abandoned: its answer, if one comes, finds no call and is dropped, and
+ * what it would have carried is asked for again. */
+static void session_refetch(struct session *s)
+{
+	if (s->in_flight) {
+		peer_cancel(s->peer, s);
+		sent_release(s);
+		s->in_flight = false;
+	}
+	arm(s, 0);
+}
+
 void fetcher_follow(struct fetcher *f, struct partition *p)
 {
 	if (!f || !p->log)
 		return;
 	p->fetch_backoff_until_ms = 0;
 	if (p->following && p->fetch_leader == p->leader) {
-		struct session *s = session_find(f, p->leader);
-		if (!s->in_flight)
-			arm(s, 0);
+		session_refetch(session_find(f, p->leader));
 		return;
 	}
 	fetcher_unfollow(f, p);
@@ -198,8 +220,7 @@ void fetcher_follow(struct fetcher *f, struct partition *p)
 	s->count++;
 	LOG_INFO("fetcher", "%s-%d: following leader %d in epoch %d from offset %" PRId64, p->topic,
 		 p->index, p->leader, p->leader_epoch, plog_end_offset(p->log));
-	if (!s->in_flight)
-		arm(s, 0);
+	session_refetch(s);
 }
 
 /* --------------------------------------------------------------- requests */
@@ -360,6 +381,10 @@ static void session_step(struct session *s)
 		return;
 	}
 	s->in_flight = true;
+	/* Partitions left out for a backoff join at its end, not when the
+	 * parked fetch returns. */
+	if (next != INT64_MAX)
+		arm(s, next - now_ms);
 }
 
 /* -------------------------------------------------------------- responses */
@@ -423,7 +448,10 @@ static void take_partition(struct session *s, const struct sent_part *sp,
 		int err = rn_err_from_wire(pd->error_code);
 		LOG_DEBUG("fetcher", "%s-%d: leader %d refused the fetch at %" PRId64 ": %s", p->topic,
 			  p->index, s->leader_id, sp->fetch_offset, rn_strerror(err));
-		p->fetch_backoff_until_ms = now_ms + NODE_REPLICA_FETCH_BACKOFF_MS;
+		bool behind = err == RN_E_UNKNOWN_TOPIC_OR_PARTITION ||
+			      err == RN_E_NOT_LEADER_OR_FOLLOWER || err == RN_E_UNKNOWN_LEADER_EPOCH;
+		p->fetch_backoff_until_ms = now_ms + (behind ? NODE_REPLICA_FETCH_METADATA_BACKOFF_MS
+							     : NODE_REPLICA_FETCH_BACKOFF_MS);
 		return;
 	}
 	if (pd->diverging_end_offset >= 0) {
@@ -485,8 +513,10 @@ static void fetch_cb(void *arg, int err, const Runnel__Response *resp)
 	s->in_flight = false;
 	if (err == RN_E_SHUTTING_DOWN)
 		return;
+	/* A session that follows nothing any more is reaped from its timer:
+	 * freeing it here would free the peer whose read callback this is. */
 	if (s->count == 0) {
-		session_reap(s);
+		arm(s, 0);
 		return;
 	}
 	/* The leader parks a fetch until it has data, so the next one goes at

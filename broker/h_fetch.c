@@ -40,6 +40,7 @@ struct fetch_wait {
 	bool failed;       /* a watched partition failed: answer at once */
 	bool queued;       /* in node->ready_fetches */
 	struct fetch_wait *next_ready;
+	struct fetch_wait *next_replica; /* in node->replica_fetches (replica only) */
 	uint32_t watch_count;
 	struct fetch_watch watches[];
 };
@@ -332,6 +333,12 @@ static bool fetch_satisfied(const Runnel__FetchRequest *freq, const struct fetch
 /* Unlinks, stops the timer and frees the wait (not the request). */
 static void fetch_wait_free(struct fetch_wait *fw)
 {
+	if (fw->replica) {
+		struct fetch_wait **pp = &fw->node->replica_fetches;
+		while (*pp != fw)
+			pp = &(*pp)->next_replica;
+		*pp = fw->next_replica;
+	}
 	for (uint32_t i = 0; i < fw->watch_count; i++)
 		pwait_unlink(&fw->watches[i].w);
 	if (fw->timer)
@@ -381,6 +388,10 @@ static void fetch_park(struct req *r)
 	fw->r = r;
 	fw->node = r->node;
 	fw->replica = freq->replica_id >= 0;
+	if (fw->replica) {
+		fw->next_replica = r->node->replica_fetches;
+		r->node->replica_fetches = fw;
+	}
 	for (size_t t = 0; t < freq->n_topics; t++) {
 		const Runnel__FetchTopic *ft = freq->topics[t];
 		for (size_t i = 0; i < ft->n_partitions; i++) {
@@ -400,6 +411,23 @@ static void fetch_park(struct req *r)
 	req_park(r, fetch_cancel, fw);
 }
 
+/*
+ * A follower sends a second fetch while one is parked only when it gave the
+ * first up (a partition joined it or changed epoch: fetcher.c).  Responses
+ * leave a connection in request order, so the parked one would hold the new
+ * one back for up to max_wait_ms: answer it now with what it has.
+ */
+static void release_replaced_fetches(struct req *r)
+{
+	int32_t replica = r->msg->fetch->replica_id;
+	for (struct fetch_wait *fw = r->node->replica_fetches; fw; fw = fw->next_replica) {
+		if (fw->r->conn == r->conn && fw->r->msg->fetch->replica_id == replica) {
+			fw->expired = true;
+			queue_ready(fw);
+		}
+	}
+}
+
 void handle_fetch(struct req *r)
 {
 	const Runnel__FetchRequest *freq = r->msg->fetch;
@@ -416,6 +444,8 @@ void handle_fetch(struct req *r)
 		req_fail(r, RN_E_INVALID_REQUEST, "a node does not fetch from itself");
 		return;
 	}
+	if (freq->replica_id >= 0)
+		release_replaced_fetches(r);
 	struct fetch_result fr;
 	fetch_build(r, &fr, true);
 	if (fetch_satisfied(freq, &fr) || freq->max_wait_ms == 0) {

@@ -84,6 +84,10 @@ struct coord;
 /* A partition whose fetch failed (the leader refused it) is left out of
  * fetches this long, or until the metadata changes its leader. */
 #define NODE_REPLICA_FETCH_BACKOFF_MS 200
+/* The same when the leader does not know the partition, or not yet as its
+ * leader in this epoch: it has not applied the metadata this node acted on,
+ * which takes milliseconds, and an acks=all producer waits meanwhile. */
+#define NODE_REPLICA_FETCH_METADATA_BACKOFF_MS 10
 /* Length of a generated cluster id (16 random bytes, URL-safe base64). */
 #define NODE_CLUSTER_ID_LEN 22u
 /* Name of the LMDB environment and the partition directory under data.dir. */
@@ -147,6 +151,7 @@ struct node {
 
 	/* Fetches that can be answered now (h_fetch.c owns the list). */
 	struct fetch_wait *ready_fetches;
+	struct fetch_wait *replica_fetches; /* parked followers' fetches (h_fetch.c) */
 	/* Open connections, and those closed this turn (freed at its end). */
 	struct conn *conns;
 	uint32_t conn_count;

@@ -242,6 +242,31 @@ def test_deposed_leader_truncates(workdir):
     cluster.stop()
 
 
+def test_new_partition_replicates_at_once(workdir):
+    # Followers park their fetch at the leader for replica.fetch.wait.max.ms.
+    # A partition created while one is parked must not wait that out: the
+    # follower asks again at once and the leader answers the parked fetch,
+    # so an acks=all produce to the new topic is acknowledged promptly.
+    wait_ms = 8000
+    cluster = Cluster(workdir, n=3, extra_args=FAST[:4] + ["--replica-lag-time-max-ms", "30000",
+                                                           "--replica-fetch-wait-max-ms", str(wait_ms)])
+    cluster.start()
+    cli(["-b", cluster.bootstrap, "topic", "create", "older", "-p", "3", "-r", "3"])
+    describe(cluster, "older")
+    cli(["-b", cluster.bootstrap, "produce", "older", "--acks", "all"], input="x\ny\nz\n", timeout=60)
+    time.sleep(1.0)  # every follower's fetch is parked at its leaders again
+    cli(["-b", cluster.bootstrap, "topic", "create", "newer", "-p", "3", "-r", "3"])
+    wait_until("every partition of the new topic led", lambda: all(
+        p["leader"] > 0 for p in describe(cluster, "newer").values()))
+    start = time.monotonic()
+    cli(["-b", cluster.bootstrap, "produce", "newer", "--acks", "all"], input="a\nb\nc\nd\ne\nf\n", timeout=60)
+    took = time.monotonic() - start
+    assert took < wait_ms / 2000.0, "acks=all produce to a new topic took %.1f s" % took
+    r = cli(["-b", cluster.bootstrap, "consume", "newer", "-o", "beginning", "-e"], timeout=60)
+    assert sorted(r.stdout.split()) == ["a", "b", "c", "d", "e", "f"], r.stdout
+    cluster.stop()
+
+
 if __name__ == "__main__":
-    rtest.run([test_isr_shrinks_and_expands, test_not_enough_replicas, test_deposed_leader_truncates,
+    rtest.run([test_isr_shrinks_and_expands, test_new_partition_replicates_at_once, test_not_enough_replicas, test_deposed_leader_truncates,
                test_no_acknowledged_record_lost_while_leaders_die])
