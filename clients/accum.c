@@ -395,8 +395,15 @@ void accum_close_ready(struct accum *a, int64_t now_ms, int flush)
 	for (size_t i = 0; i < a->topic_count; i++) {
 		struct accum_topic *t = a->topics[i];
 		for (int32_t p = 0; p < t->partition_count; p++) {
-			struct accum_batch *b = t->parts[p].open;
-			if (b && b->count > 0 && (flush || now_ms >= b->created_ms + a->linger_ms))
+			struct accum_partition *ap = &t->parts[p];
+			struct accum_batch *b = ap->open;
+			if (!b || b->count == 0)
+				continue;
+			/* While the partition still has a batch queued or in flight,
+			 * a lingered batch keeps filling: closing it now would only
+			 * queue a small batch behind the other, one round trip late.
+			 * It closes when full, on flush, or when the queue drains. */
+			if (flush || (!ap->head && now_ms >= b->created_ms + a->linger_ms))
 				close_open(a, t, p);
 		}
 	}
@@ -454,7 +461,8 @@ int64_t accum_next_due(const struct accum *a, int64_t after_ms)
 		const struct accum_topic *t = a->topics[i];
 		for (int32_t p = 0; p < t->partition_count; p++) {
 			const struct accum_partition *ap = &t->parts[p];
-			if (ap->open && ap->open->count > 0 && ap->open->created_ms + a->linger_ms < due)
+			if (ap->open && ap->open->count > 0 && !ap->head &&
+			    ap->open->created_ms + a->linger_ms < due)
 				due = ap->open->created_ms + a->linger_ms;
 			if (ap->head && !ap->inflight && ap->head->retry_at_ms > after_ms &&
 			    ap->head->retry_at_ms < due)

@@ -146,8 +146,9 @@ int accum_append(struct accum *a, struct accum_topic *t, int32_t partition, int6
 		 const struct runnel_header *headers, size_t header_count, runnel_delivery_cb cb,
 		 void *opaque, int64_t now_ms);
 
-/* Closes open batches whose linger time has passed (all of them when
- * flush is set), moving them to their partition's queue. */
+/* Closes open batches whose linger time has passed and whose partition has
+ * nothing queued or in flight (all open batches when flush is set), moving
+ * them to their partition's queue. */
 void accum_close_ready(struct accum *a, int64_t now_ms, int flush);
 
 /* The head batch of a partition if it can be sent now: closed, not in
@@ -167,7 +168,8 @@ void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_
 /* The partition state of batch b. */
 struct accum_partition *accum_partition_of(struct accum *a, const struct accum_batch *b);
 
-/* The earliest time something becomes due: a linger, or a retry after
+/* The earliest time something becomes due: a linger (of a partition with
+ * nothing queued, which otherwise waits for its queue), or a retry after
  * after_ms (a head batch whose retry time passed by then is ready, not
  * due: the caller knows why it did not go).  INT64_MAX when nothing is. */
 int64_t accum_next_due(const struct accum *a, int64_t after_ms);

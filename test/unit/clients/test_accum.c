@@ -167,6 +167,37 @@ TEST(linger_closes_batches)
 	accum_destroy(&a);
 }
 
+TEST(lingered_batch_waits_for_the_one_in_flight)
+{
+	struct accum a;
+	struct accum_topic *t = setup(&a, 4096, 1 << 20, 1);
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, "a", 1, NULL, 0, NULL, NULL, 100));
+	accum_close_ready(&a, 100 + LINGER_MS, 0);
+	struct accum_batch *first = accum_sendable(&t->parts[0], 100 + LINGER_MS);
+	CHECK(first != NULL);
+	t->parts[0].inflight = 1;
+	/* Records that arrive meanwhile keep filling one open batch past its
+	 * linger, and no linger wake-up is due for it. */
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, "b", 1, NULL, 0, NULL, NULL, 106 + i));
+	CHECK_EQ_INT(accum_next_due(&a, 200), INT64_MAX);
+	accum_close_ready(&a, 200, 0);
+	CHECK(first->next == NULL);
+	CHECK(t->parts[0].open && t->parts[0].open->count == 5);
+	/* When the first completes, the waiting one closes whole. */
+	accum_batch_release(&a, accum_batch_complete(&a, first, 0, 0));
+	CHECK_EQ_INT(accum_next_due(&a, 200), 106 + LINGER_MS);
+	accum_close_ready(&a, 200, 0);
+	struct accum_batch *second = accum_sendable(&t->parts[0], 200);
+	CHECK(second && second->count == 5);
+	/* A flush closes an open batch even behind one in flight. */
+	t->parts[0].inflight = 1;
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, "c", 1, NULL, 0, NULL, NULL, 201));
+	accum_close_ready(&a, 201, 1);
+	CHECK(second->next != NULL && second->next->count == 1);
+	accum_destroy(&a);
+}
+
 TEST(only_head_in_flight_and_retry_keeps_order)
 {
 	struct accum a;
