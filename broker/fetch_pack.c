@@ -10,8 +10,15 @@
 #include <event2/buffer.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct fetch_pack_stats stats;
+static uint64_t copy_max_bytes = FETCH_COPY_MAX_BYTES;
+
+void fetch_pack_set_copy_max(uint64_t bytes)
+{
+	copy_max_bytes = bytes;
+}
 
 void fetch_pack_get_stats(struct fetch_pack_stats *out)
 {
@@ -86,7 +93,18 @@ static void zc_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 		z->matched++;
 		return;
 	}
-	if (evbuffer_add(z->out, data, len) != 0)
+	/* evbuffer_add after a file segment sizes its new chain from the
+	 * segment's chain, whose length counts the file offset: tens of MiB
+	 * mapped and unmapped per response.  Reserving asks for what is
+	 * needed. */
+	struct evbuffer_iovec v;
+	if (evbuffer_reserve_space(z->out, (ev_ssize_t)len, &v, 1) != 1) {
+		z->failed = true;
+		return;
+	}
+	memcpy(v.iov_base, data, len);
+	v.iov_len = len;
+	if (evbuffer_commit_space(z->out, &v, 1) != 0)
 		z->failed = true;
 }
 
@@ -160,12 +178,20 @@ struct evbuffer *fetch_pack_frame(const Runnel__Response *resp, struct fetch_sli
 	size_t body_len = protobuf_c_message_get_packed_size(&resp->base);
 	if (body_len > RN_MAX_FRAME_BYTES)
 		return NULL;
-	struct evbuffer *out = pack_zero_copy(resp, body_len, slices, count);
+	/* A small response costs less to copy than to hand to sendfile: one
+	 * write instead of a write per segment and the kernel's page walk. */
+	uint64_t record_bytes = 0;
+	for (uint32_t i = 0; i < count; i++)
+		record_bytes += slices[i].slice.len;
+	struct evbuffer *out = NULL;
+	if (record_bytes > copy_max_bytes)
+		out = pack_zero_copy(resp, body_len, slices, count);
 	if (out) {
 		stats.zero_copy_frames++;
 		return out;
 	}
-	LOG_DEBUG("fetch", "zero-copy packing did not apply; copying %u slice(s)", count);
+	if (record_bytes > copy_max_bytes)
+		LOG_DEBUG("fetch", "zero-copy packing did not apply; copying %u slice(s)", count);
 	out = pack_copy(resp, body_len, slices, count);
 	if (out)
 		stats.copied_frames++;

@@ -39,6 +39,17 @@ struct fetch_slice {
 struct evbuffer *fetch_pack_frame(const Runnel__Response *resp, struct fetch_slice *slices,
 				  uint32_t count);
 
+/*
+ * Responses carrying at most this many record bytes are copied rather than
+ * sent with sendfile: for a few KiB one write is cheaper than a write per
+ * segment plus the kernel's page-cache walk.  Measured with runnel perf e2e
+ * (docs/benchmarks.md).
+ */
+#define FETCH_COPY_MAX_BYTES (64u * 1024u)
+
+/* Changes the threshold above (0: always sendfile); for tests. */
+void fetch_pack_set_copy_max(uint64_t bytes);
+
 /* Counters for tests: frames packed by zero copy and by the copying path. */
 struct fetch_pack_stats {
 	uint64_t zero_copy_frames;
