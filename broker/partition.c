@@ -135,9 +135,42 @@ static int64_t topic_setting(const struct meta_topic *t, const char *key, int64_
 	return parse_i64(value, node_value);
 }
 
+/* The effective value of a topic-only key (override or built-in default). */
+static const char *topic_value(const struct meta_topic *t, const char *key)
+{
+	const char *value = NULL;
+	int rc = controller_config_lookup(t, key, &value, NULL);
+	RN_ASSERT(rc == RN_OK && value != NULL);
+	return value;
+}
+
+/* A validated integer setting that may be -1. */
+static int64_t topic_long(const struct meta_topic *t, const char *key)
+{
+	const char *s = topic_value(t, key);
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	RN_ASSERT(errno == 0 && end && *end == '\0');
+	return v;
+}
+
+static void conf_retention(const struct meta_topic *t, struct topic_conf *c)
+{
+	c->retention_ms = topic_long(t, "retention.ms");
+	c->retention_bytes = topic_long(t, "retention.bytes");
+	const char *policy = topic_value(t, "cleanup.policy");
+	c->cleanup_delete = strstr(policy, "delete") != NULL;
+	c->cleanup_compact = strstr(policy, "compact") != NULL;
+	c->delete_retention_ms = topic_long(t, "delete.retention.ms");
+	c->min_cleanable_dirty_ratio = strtod(topic_value(t, "min.cleanable.dirty.ratio"), NULL);
+	c->min_compaction_lag_ms = topic_long(t, "min.compaction.lag.ms");
+}
+
 static void conf_from_topic(const struct node_config *cfg, const struct meta_topic *t,
 			    struct topic_conf *c)
 {
+	conf_retention(t, c);
 	c->flush_messages = topic_setting(t, "flush.messages", cfg->log_flush_interval_messages);
 	c->flush_ms = topic_setting(t, "flush.ms", cfg->log_flush_interval_ms);
 	c->max_message_bytes = topic_setting(t, "max.message.bytes", cfg->message_max_bytes);

@@ -57,6 +57,14 @@ struct topic_conf {
 	bool log_append_time; /* message.timestamp.type=LogAppendTime */
 	int32_t min_insync_replicas;
 	struct plog_config plog;
+	/* Retention and compaction (the topic's settings or their defaults). */
+	int64_t retention_ms;        /* -1: kept forever */
+	int64_t retention_bytes;     /* -1: no size limit */
+	bool cleanup_delete;         /* cleanup.policy has delete */
+	bool cleanup_compact;        /* cleanup.policy has compact */
+	int64_t delete_retention_ms; /* tombstones kept this long after cleaning */
+	double min_cleanable_dirty_ratio;
+	int64_t min_compaction_lag_ms;
 };
 
 /*
