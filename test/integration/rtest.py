@@ -407,7 +407,11 @@ class Cluster:
                     raise AssertionError("node %d exited with %s; log:\n%s" % (n.node_id, n.proc.returncode, n.log()))
             rc, doc = self.status()
             last = (rc, doc)
-            if rc == 0 and doc and len(doc.get("brokers", [])) == len(self.alive()):
+            # Every running node registered and unfenced: right after a
+            # restart the brokers are listed but fenced until they heartbeat,
+            # and a topic with replication factor 3 cannot be placed yet.
+            brokers = doc.get("brokers", []) if rc == 0 and doc else []
+            if len(brokers) == len(self.alive()) and all(b.get("state") == "alive" for b in brokers):
                 return doc
             time.sleep(0.2)
         raise AssertionError("cluster not healthy after %.0fs: %s\n%s" % (
