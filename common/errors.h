@@ -48,6 +48,7 @@
 	X(INVALID_REQUEST, 42, "invalid request")                                                 \
 	X(OUT_OF_ORDER_SEQUENCE_NUMBER, 45, "out of order sequence number")                       \
 	X(DUPLICATE_SEQUENCE_NUMBER, 46, "duplicate sequence number")                             \
+	X(INVALID_PRODUCER_EPOCH, 47, "producer epoch older than the producer's latest (fenced)")  \
 	X(INVALID_TIMESTAMP, 32, "invalid timestamp")                                             \
 	X(GROUP_ID_NOT_FOUND, 69, "group id not found")                                           \
 	X(FENCED_LEADER_EPOCH, 74, "leader epoch is older than the current one")                  \
