@@ -291,6 +291,17 @@ static int partition_open_log(struct pmgr *pm, struct partition *p)
 		remove_tree(dir);
 		exists = false;
 	}
+	int64_t known_hw = 0;
+	if (!exists && repl_checkpoint_read(pm->node->kv, p->topic_id, p->index, &known_hw) == RN_OK &&
+	    known_hw > 0)
+		/* The node state says this node held the partition: its files were
+		 * removed or the data directory was swapped.  Say so loudly rather
+		 * than serve an empty log as if nothing happened. */
+		LOG_ERROR("partition",
+			  "%s-%d: the log directory %s is missing, but this node held the partition "
+			  "up to high watermark %" PRId64 "; starting it empty (other replicas, if "
+			  "any, will fill it again; with no other replica those records are lost)",
+			  p->topic, p->index, dir, known_hw);
 	if (!exists) {
 		rc = write_id_file(id_path, p->topic_id);
 		if (rc != RN_OK) {

@@ -1,6 +1,7 @@
 """kill -9 a node in the middle of a produce: every acknowledged record survives."""
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -102,5 +103,22 @@ def test_repeated_crashes_keep_log_valid(workdir):
     node.stop()
 
 
+def test_missing_partition_directory_is_reported(workdir):
+    # A node whose partition files disappeared while it was down starts the
+    # partition empty (there is nothing else to serve), and says so.
+    node = Node(workdir).start()
+    cli(["-b", node.address, "topic", "create", "gone", "-p", "1"])
+    cli(["-b", node.address, "produce", "gone", "--acks", "all"], input="a\nb\nc\n")
+    node.stop()
+    shutil.rmtree(os.path.join(node.data_dir, "topics", "gone-0"))
+    node.start()
+    r = cli(["-b", node.address, "consume", "gone", "-o", "beginning", "-e"], timeout=60)
+    assert r.stdout.split() == [], r.stdout
+    log = node.log(tail=None)
+    assert "gone-0: the log directory" in log and "is missing" in log and "high watermark 3" in log, log
+    node.stop()
+
+
 if __name__ == "__main__":
-    rtest.run([test_kill9_during_produce, test_kill9_with_fsync_per_write, test_repeated_crashes_keep_log_valid])
+    rtest.run([test_kill9_during_produce, test_kill9_with_fsync_per_write, test_repeated_crashes_keep_log_valid,
+               test_missing_partition_directory_is_reported])
