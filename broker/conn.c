@@ -264,6 +264,12 @@ static void dispatch_api(struct req *r)
 	case RUNNEL__API_KEY__API_DELETE_TOPICS:
 		handle_delete_topics(r);
 		return;
+	case RUNNEL__API_KEY__API_INCREMENTAL_ALTER_CONFIGS:
+		handle_incremental_alter_configs(r);
+		return;
+	case RUNNEL__API_KEY__API_DESCRIBE_CONFIGS:
+		handle_describe_configs(r);
+		return;
 	case RUNNEL__API_KEY__API_DESCRIBE_QUORUM:
 		handle_describe_quorum(r);
 		return;

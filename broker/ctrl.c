@@ -307,6 +307,15 @@ static void lifecycle_tick(struct ctrl *c)
 
 /* ----------------------------------------------------------------- apply */
 
+/* True for a CONFIG record that sets a cluster-wide default (an all-zero
+ * topic id) rather than one topic's override. */
+static bool config_is_cluster_wide(const struct meta_record *rec)
+{
+	static const uint8_t zero[META_TOPIC_ID_LEN] = {0};
+	return rec->type == META_REC_CONFIG &&
+	       memcmp(rec->u.config.topic_id, zero, META_TOPIC_ID_LEN) == 0;
+}
+
 static void log_applied(struct ctrl *c, const struct meta_record *rec, const char *removed)
 {
 	bool live = c->phase != CTRL_REPLAY;
@@ -338,6 +347,14 @@ static void log_applied(struct ctrl *c, const struct meta_record *rec, const cha
 			LOG_INFO("controller", "deleted topic %s (id %s)",
 				 removed[0] ? removed : "(already gone)", id);
 		break;
+	case META_REC_CONFIG:
+		if (live && config_is_cluster_wide(rec) && rec->u.config.remove)
+			LOG_INFO("controller", "cluster-wide default of %s removed",
+				 rec->u.config.name);
+		else if (live && config_is_cluster_wide(rec))
+			LOG_INFO("controller", "cluster-wide default %s=%s", rec->u.config.name,
+				 rec->u.config.value);
+		break;
 	default:
 		break;
 	}
@@ -368,6 +385,13 @@ static int follow_record(struct ctrl *c, const struct meta_record *rec, const ch
 		return pmgr_apply_partition(pm, t,
 					    meta_topic_partition(t, rec->u.partition_change.partition));
 	case META_REC_CONFIG:
+		if (config_is_cluster_wide(rec)) {
+			/* A cluster-wide default reaches every topic that does
+			 * not override the key: recompute them all. */
+			for (uint32_t i = 0; i < meta_image_topic_count(c->img); i++)
+				pmgr_apply_topic_config(pm, meta_image_topic_at(c->img, i));
+			return RN_OK;
+		}
 		t = meta_image_topic_by_id(c->img, rec->u.config.topic_id);
 		if (t)
 			pmgr_apply_topic_config(pm, t);

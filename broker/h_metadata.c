@@ -35,28 +35,19 @@ static Runnel__PartitionMetadata *partition_meta(struct req *r, const struct met
 }
 
 /* The effective value of one config key and where it comes from: the
- * topic's override, the node's setting ("cluster") or the default. */
+ * topic's override, the cluster-wide default, the node's setting or the
+ * built-in default (topic_conf_describe). */
 static Runnel__ConfigEntry *config_entry(struct req *r, const struct meta_topic *t,
 					 const struct controller_config_def *def)
 {
 	Runnel__ConfigEntry *e = req_alloc(r, sizeof(*e));
 	runnel__config_entry__init(e);
 	e->name = (char *)def->name;
-	const char *value = def->default_value, *source = "default";
-	controller_config_lookup(t, def->name, &value, &source);
-	int64_t node_value;
-	if (strcmp(source, "topic") != 0 &&
-	    topic_conf_node_value(&r->node->cfg, def->name, &node_value)) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%" PRId64, node_value);
-		/* The node's value replaces the default; it is reported as a
-		 * cluster setting only when it differs. */
-		bool same = strcmp(buf, def->default_value) == 0 ||
-			    (node_value == INT64_MAX && strcmp(def->default_value, "never") == 0);
-		value = req_strdup(r, same ? def->default_value : buf);
-		source = same ? "default" : "cluster";
-	}
-	e->value = (char *)value;
+	char buf[TOPIC_CONF_VALUE_BUF];
+	const char *value = def->default_value, *source = CONTROLLER_SOURCE_DEFAULT;
+	topic_conf_describe(&r->node->cfg, ctrl_image(r->node->ctrl), t, def->name, buf, &value,
+			    &source);
+	e->value = value == buf ? req_strdup(r, buf) : (char *)value;
 	e->source = (char *)source;
 	return e;
 }

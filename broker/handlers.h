@@ -17,6 +17,8 @@ void handle_api_versions(struct req *r);
 void handle_metadata(struct req *r);
 void handle_create_topics(struct req *r);
 void handle_delete_topics(struct req *r);
+void handle_incremental_alter_configs(struct req *r);
+void handle_describe_configs(struct req *r);
 void handle_produce(struct req *r);
 void handle_fetch(struct req *r);
 void handle_list_offsets(struct req *r);

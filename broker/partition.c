@@ -1,6 +1,7 @@
 /* partition.c: hosted partitions, their logs and their waiting requests. */
 #include "broker/partition.h"
 
+#include "broker/ctrl.h"
 #include "broker/fetcher.h"
 #include "broker/node.h"
 #include "broker/repl.h"
@@ -125,29 +126,42 @@ bool topic_conf_node_value(const struct node_config *cfg, const char *key, int64
 	return false;
 }
 
-/* The topic's override of key when it has one, else the node's value. */
-static int64_t topic_setting(const struct meta_topic *t, const char *key, int64_t node_value)
+/* The image whose cluster-wide config defaults apply: the controller's
+ * (NULL for a partition manager driven without one, as in unit tests). */
+static const struct meta_image *cluster_image(const struct pmgr *pm)
+{
+	return pm->node->ctrl ? ctrl_image(pm->node->ctrl) : NULL;
+}
+
+/* The topic's override of key, else the cluster-wide default, else the
+ * node's value (Kafka's order: dynamic topic, dynamic cluster default,
+ * static broker setting). */
+static int64_t topic_setting(const struct meta_image *img, const struct meta_topic *t,
+			     const char *key, int64_t node_value)
 {
 	const char *value = NULL, *source = NULL;
-	if (controller_config_lookup(t, key, &value, &source) != RN_OK ||
-	    strcmp(source, "topic") != 0)
+	if (controller_config_lookup(img, t, key, &value, &source) != RN_OK ||
+	    strcmp(source, CONTROLLER_SOURCE_DEFAULT) == 0)
 		return node_value;
 	return parse_i64(value, node_value);
 }
 
-/* The effective value of a topic-only key (override or built-in default). */
-static const char *topic_value(const struct meta_topic *t, const char *key)
+/* The effective value of a topic-only key (override, cluster-wide default
+ * or built-in default). */
+static const char *topic_value(const struct meta_image *img, const struct meta_topic *t,
+			       const char *key)
 {
 	const char *value = NULL;
-	int rc = controller_config_lookup(t, key, &value, NULL);
+	int rc = controller_config_lookup(img, t, key, &value, NULL);
 	RN_ASSERT(rc == RN_OK && value != NULL);
 	return value;
 }
 
 /* A validated integer setting that may be -1. */
-static int64_t topic_long(const struct meta_topic *t, const char *key)
+static int64_t topic_long(const struct meta_image *img, const struct meta_topic *t,
+			  const char *key)
 {
-	const char *s = topic_value(t, key);
+	const char *s = topic_value(img, t, key);
 	char *end = NULL;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
@@ -155,34 +169,64 @@ static int64_t topic_long(const struct meta_topic *t, const char *key)
 	return v;
 }
 
-static void conf_retention(const struct meta_topic *t, struct topic_conf *c)
+static void conf_retention(const struct meta_image *img, const struct meta_topic *t,
+			   struct topic_conf *c)
 {
-	c->retention_ms = topic_long(t, "retention.ms");
-	c->retention_bytes = topic_long(t, "retention.bytes");
-	const char *policy = topic_value(t, "cleanup.policy");
+	c->retention_ms = topic_long(img, t, "retention.ms");
+	c->retention_bytes = topic_long(img, t, "retention.bytes");
+	const char *policy = topic_value(img, t, "cleanup.policy");
 	c->cleanup_delete = strstr(policy, "delete") != NULL;
 	c->cleanup_compact = strstr(policy, "compact") != NULL;
-	c->delete_retention_ms = topic_long(t, "delete.retention.ms");
-	c->min_cleanable_dirty_ratio = strtod(topic_value(t, "min.cleanable.dirty.ratio"), NULL);
-	c->min_compaction_lag_ms = topic_long(t, "min.compaction.lag.ms");
+	c->delete_retention_ms = topic_long(img, t, "delete.retention.ms");
+	c->min_cleanable_dirty_ratio =
+		strtod(topic_value(img, t, "min.cleanable.dirty.ratio"), NULL);
+	c->min_compaction_lag_ms = topic_long(img, t, "min.compaction.lag.ms");
 }
 
-static void conf_from_topic(const struct node_config *cfg, const struct meta_topic *t,
-			    struct topic_conf *c)
+static void conf_from_topic(const struct node_config *cfg, const struct meta_image *img,
+			    const struct meta_topic *t, struct topic_conf *c)
 {
-	conf_retention(t, c);
-	c->flush_messages = topic_setting(t, "flush.messages", cfg->log_flush_interval_messages);
-	c->flush_ms = topic_setting(t, "flush.ms", cfg->log_flush_interval_ms);
-	c->max_message_bytes = topic_setting(t, "max.message.bytes", cfg->message_max_bytes);
+	conf_retention(img, t, c);
+	c->flush_messages =
+		topic_setting(img, t, "flush.messages", cfg->log_flush_interval_messages);
+	c->flush_ms = topic_setting(img, t, "flush.ms", cfg->log_flush_interval_ms);
+	c->max_message_bytes = topic_setting(img, t, "max.message.bytes", cfg->message_max_bytes);
 	plog_config_default(&c->plog);
-	c->plog.segment_bytes = (uint64_t)topic_setting(t, "segment.bytes", cfg->log_segment_bytes);
-	c->plog.segment_ms = topic_setting(t, "segment.ms", cfg->log_roll_ms);
-	int64_t interval = topic_setting(t, "index.interval.bytes", cfg->log_index_interval_bytes);
+	c->plog.segment_bytes =
+		(uint64_t)topic_setting(img, t, "segment.bytes", cfg->log_segment_bytes);
+	c->plog.segment_ms = topic_setting(img, t, "segment.ms", cfg->log_roll_ms);
+	int64_t interval =
+		topic_setting(img, t, "index.interval.bytes", cfg->log_index_interval_bytes);
 	c->plog.index_interval_bytes = interval > UINT32_MAX ? UINT32_MAX : (uint32_t)interval;
-	int64_t min_isr = topic_setting(t, "min.insync.replicas", cfg->min_insync_replicas);
+	int64_t min_isr = topic_setting(img, t, "min.insync.replicas", cfg->min_insync_replicas);
 	c->min_insync_replicas = min_isr < 1 ? 1 : min_isr > INT32_MAX ? INT32_MAX : (int32_t)min_isr;
-	const char *ts = meta_topic_config(t, "message.timestamp.type");
-	c->log_append_time = ts && strcmp(ts, "LogAppendTime") == 0;
+	const char *ts = topic_value(img, t, "message.timestamp.type");
+	c->log_append_time = strcmp(ts, "LogAppendTime") == 0;
+}
+
+int topic_conf_describe(const struct node_config *cfg, const struct meta_image *img,
+			const struct meta_topic *t, const char *key,
+			char buf[TOPIC_CONF_VALUE_BUF], const char **value, const char **source)
+{
+	const struct controller_config_def *def = controller_config_find(key);
+	if (!def)
+		return RN_E_NOT_FOUND;
+	int rc = controller_config_lookup(img, t, key, value, source);
+	RN_ASSERT(rc == RN_OK);
+	int64_t node_value;
+	if (!cfg || strcmp(*source, CONTROLLER_SOURCE_DEFAULT) != 0 ||
+	    !topic_conf_node_value(cfg, key, &node_value))
+		return RN_OK;
+	snprintf(buf, TOPIC_CONF_VALUE_BUF, "%" PRId64, node_value);
+	/* The node's value replaces the default; it is reported as the node's
+	 * own only when it differs. */
+	bool same = strcmp(buf, def->default_value) == 0 ||
+		    (node_value == INT64_MAX && strcmp(def->default_value, "never") == 0);
+	if (!same) {
+		*value = buf;
+		*source = TOPIC_CONF_SOURCE_NODE;
+	}
+	return RN_OK;
 }
 
 int pmgr_apply_topic(struct pmgr *pm, const struct meta_topic *mt)
@@ -193,7 +237,7 @@ int pmgr_apply_topic(struct pmgr *pm, const struct meta_topic *mt)
 		return RN_E_NOMEM;
 	snprintf(t->name, sizeof(t->name), "%s", mt->name);
 	memcpy(t->id, mt->id, META_TOPIC_ID_LEN);
-	conf_from_topic(&pm->node->cfg, mt, &t->conf);
+	conf_from_topic(&pm->node->cfg, cluster_image(pm), mt, &t->conf);
 	uint32_t b = name_hash(t->name);
 	t->next = pm->buckets[b];
 	pm->buckets[b] = t;
@@ -206,7 +250,7 @@ void pmgr_apply_topic_config(struct pmgr *pm, const struct meta_topic *mt)
 	struct ptopic *t = topic_find(pm, mt->name);
 	if (!t)
 		return;
-	conf_from_topic(&pm->node->cfg, mt, &t->conf);
+	conf_from_topic(&pm->node->cfg, cluster_image(pm), mt, &t->conf);
 	for (uint32_t i = 0; i < t->count; i++) {
 		struct partition *p = t->parts[i];
 		if (!p)

@@ -127,6 +127,28 @@ struct partition {
  */
 bool topic_conf_node_value(const struct node_config *cfg, const char *key, int64_t *value);
 
+/* Room for a config value formatted from a node setting (an int64). */
+#define TOPIC_CONF_VALUE_BUF 32
+/* The source topic_conf_describe reports for a node's own setting. */
+#define TOPIC_CONF_SOURCE_NODE "node"
+
+/*
+ * The effective value of topic config key as this node applies it, and its
+ * source: "topic" (the topic's override), "cluster" (the cluster-wide
+ * default), "node" (this node's own setting, topic_conf_node_value, when it
+ * differs from the built-in default) or "default".
+ *   cfg     the node's settings; NULL leaves them out (the cluster's view)
+ *   img     the image with the cluster-wide defaults (NULL: none)
+ *   t       the topic (NULL: no topic)
+ *   buf     holds a value formatted from the node's setting
+ *   value, source  receive pointers into buf, t, img or static tables,
+ *           valid while those are
+ * Returns 0 or RN_E_NOT_FOUND (unknown key).
+ */
+int topic_conf_describe(const struct node_config *cfg, const struct meta_image *img,
+			const struct meta_topic *t, const char *key,
+			char buf[TOPIC_CONF_VALUE_BUF], const char **value, const char **source);
+
 /* Creates an empty manager.  Returns 0 or RN_E_NOMEM. */
 int pmgr_new(struct node *n, struct pmgr **out);
 

@@ -1,4 +1,4 @@
-/* admin.c: synchronous topic administration: create, delete, list, describe. */
+/* admin.c: synchronous topic administration: create, delete, list, describe, and config changes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -500,5 +500,228 @@ int runnel_admin_describe_topic(runnel_admin *a, const char *name, struct runnel
 	*out = info;
 out:
 	runnel__response__free_unpacked(resp, NULL);
+	return rc;
+}
+
+/* ------------------------------------------------------------ configs */
+
+static int alter_result(const Runnel__Response *resp, const char *name, const char **msg)
+{
+	const Runnel__IncrementalAlterConfigsResponse *r = resp->incremental_alter_configs;
+	for (size_t i = 0; i < r->n_resources; i++) {
+		if (strcmp(r->resources[i]->resource_name, name) == 0) {
+			*msg = r->resources[i]->error_message;
+			return rn_err_from_wire(r->resources[i]->error_code);
+		}
+	}
+	*msg = "the node did not answer for this resource";
+	return RN_E_UNKNOWN_SERVER_ERROR;
+}
+
+/* Asks node_id (or any node when node_id is -1) for the configs of one
+ * resource; keys[0..nkeys) narrows the answer (nkeys 0: every key).  The
+ * response is the caller's.  Returns 0, the resource's error, or a
+ * connection error. */
+static int describe_call(struct client *c, int32_t node_id, enum runnel_config_resource type,
+			 const char *name, const char *const *keys, size_t nkeys, int timeout_ms,
+			 Runnel__Response **out, const Runnel__DescribeConfigsResult **result)
+{
+	Runnel__DescribeConfigsResource dres = RUNNEL__DESCRIBE_CONFIGS_RESOURCE__INIT;
+	Runnel__DescribeConfigsResource *dresp = &dres;
+	dres.resource_type = (int32_t)type;
+	dres.resource_name = (char *)name;
+	dres.n_config_names = nkeys;
+	dres.config_names = (char **)keys;
+	Runnel__DescribeConfigsRequest dr = RUNNEL__DESCRIBE_CONFIGS_REQUEST__INIT;
+	dr.n_resources = 1;
+	dr.resources = &dresp;
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_DESCRIBE_CONFIGS;
+	req.describe_configs = &dr;
+	*out = NULL;
+	int rc = node_id < 0 ? client_request_any_sync(c, &req, RUNNEL__API_KEY__API_DESCRIBE_CONFIGS,
+						       out, timeout_ms)
+			     : client_request_once_sync(c, node_id, &req,
+							RUNNEL__API_KEY__API_DESCRIBE_CONFIGS, out,
+							timeout_ms);
+	if (rc != 0)
+		return rc;
+	const Runnel__DescribeConfigsResponse *body = (*out)->describe_configs;
+	if ((*out)->body_case != RUNNEL__RESPONSE__BODY_DESCRIBE_CONFIGS || body->n_results != 1) {
+		runnel__response__free_unpacked(*out, NULL);
+		*out = NULL;
+		return client_fail(c, RN_E_UNKNOWN_SERVER_ERROR, "malformed DescribeConfigs answer");
+	}
+	*result = body->results[0];
+	rc = rn_err_from_wire(body->results[0]->error_code);
+	if (rc != 0)
+		client_fail_wire(c, rc, body->results[0]->error_message, NULL);
+	return rc;
+}
+
+/* 1 when node_id reports every change in effect, 0 when not yet, -1 when
+ * it does not answer. */
+static int node_has_changes(struct client *c, int32_t node_id, enum runnel_config_resource type,
+			    const char *name, const struct runnel_config_change *changes,
+			    size_t count, int timeout_ms)
+{
+	const char *keys[RN_MAX_CONFIGS_PER_TOPIC];
+	for (size_t i = 0; i < count; i++)
+		keys[i] = changes[i].name;
+	Runnel__Response *resp = NULL;
+	const Runnel__DescribeConfigsResult *res = NULL;
+	if (describe_call(c, node_id, type, name, keys, count, timeout_ms, &resp, &res) != 0) {
+		/* An answer with an error (the topic not applied there yet)
+		 * means "not yet"; no answer means the node is away. */
+		int answered = resp != NULL;
+		if (resp)
+			runnel__response__free_unpacked(resp, NULL);
+		return answered ? 0 : -1;
+	}
+	/* The source that a SET shows and a DELETE takes away. */
+	const char *own = type == RUNNEL_CONFIG_TOPIC ? "topic" : "cluster";
+	int done = res->n_configs == count;
+	for (size_t i = 0; done && i < count; i++) {
+		const Runnel__ConfigEntry *e = res->configs[i];
+		if (changes[i].op == RUNNEL_CONFIG_SET)
+			done = strcmp(e->source, own) == 0 && strcmp(e->value, changes[i].value) == 0;
+		else
+			done = strcmp(e->source, own) != 0;
+	}
+	runnel__response__free_unpacked(resp, NULL);
+	return done;
+}
+
+/* Waits, within deadline_ms, until every live broker applies the changes
+ * (as wait_topic_visible does for a new topic), so that "altered" means
+ * "in effect on every node".  Gives up quietly at the deadline. */
+static void wait_changes_applied(struct client *c, enum runnel_config_resource type,
+				 const char *name, const struct runnel_config_change *changes,
+				 size_t count, int64_t deadline_ms)
+{
+	for (;;) {
+		int all = 1;
+		for (size_t i = 0; all && i < c->broker_count; i++) {
+			if (c->brokers[i].fenced)
+				continue;
+			int64_t left = deadline_ms - rn_mono_ms();
+			if (left <= 0)
+				return;
+			all = node_has_changes(c, c->brokers[i].node_id, type, name, changes, count,
+					       left < TOPIC_VISIBLE_ASK_MS ? (int)left
+									   : TOPIC_VISIBLE_ASK_MS) != 0;
+		}
+		if (all || rn_mono_ms() + TOPIC_VISIBLE_POLL_MS >= deadline_ms)
+			return;
+		client_poll(c, TOPIC_VISIBLE_POLL_MS);
+	}
+}
+
+/* Checks the arguments of runnel_admin_alter_configs. */
+static int alter_args_ok(enum runnel_config_resource type, const char *name,
+			 const struct runnel_config_change *changes, size_t count)
+{
+	if (type != RUNNEL_CONFIG_TOPIC && type != RUNNEL_CONFIG_CLUSTER)
+		return 0;
+	if ((type == RUNNEL_CONFIG_TOPIC) != (name && name[0]))
+		return 0;
+	if (!changes || count == 0 || count > RN_MAX_CONFIGS_PER_TOPIC)
+		return 0;
+	for (size_t i = 0; i < count; i++)
+		if (!changes[i].name ||
+		    (changes[i].op != RUNNEL_CONFIG_SET && changes[i].op != RUNNEL_CONFIG_DELETE) ||
+		    (changes[i].op == RUNNEL_CONFIG_SET && !changes[i].value))
+			return 0;
+	return 1;
+}
+
+int runnel_admin_alter_configs(runnel_admin *a, enum runnel_config_resource type, const char *name,
+			       const struct runnel_config_change *changes, size_t count,
+			       int validate_only, int timeout_ms)
+{
+	struct client *c = &a->client;
+	if (!alter_args_ok(type, name, changes, count) || timeout_ms <= 0)
+		return client_fail(c, RN_E_INVAL, "bad config changes (a topic needs a name, the "
+						  "cluster none; 1 to %u changes, SET with a value)",
+				   RN_MAX_CONFIGS_PER_TOPIC);
+	if (type == RUNNEL_CONFIG_CLUSTER)
+		name = "";
+	Runnel__AlterableConfig ac[RN_MAX_CONFIGS_PER_TOPIC];
+	Runnel__AlterableConfig *acp[RN_MAX_CONFIGS_PER_TOPIC];
+	for (size_t i = 0; i < count; i++) {
+		runnel__alterable_config__init(&ac[i]);
+		ac[i].name = (char *)changes[i].name;
+		ac[i].op = (int32_t)changes[i].op;
+		ac[i].value = (char *)(changes[i].op == RUNNEL_CONFIG_SET ? changes[i].value : "");
+		acp[i] = &ac[i];
+	}
+	Runnel__AlterConfigsResource res = RUNNEL__ALTER_CONFIGS_RESOURCE__INIT;
+	Runnel__AlterConfigsResource *resp = &res;
+	res.resource_type = (int32_t)type;
+	res.resource_name = (char *)name;
+	res.n_configs = count;
+	res.configs = acp;
+	Runnel__IncrementalAlterConfigsRequest ar = RUNNEL__INCREMENTAL_ALTER_CONFIGS_REQUEST__INIT;
+	ar.n_resources = 1;
+	ar.resources = &resp;
+	ar.validate_only = validate_only != 0;
+	ar.timeout_ms = server_timeout_ms(timeout_ms);
+	Runnel__Request req = RUNNEL__REQUEST__INIT;
+	req.body_case = RUNNEL__REQUEST__BODY_INCREMENTAL_ALTER_CONFIGS;
+	req.incremental_alter_configs = &ar;
+	int64_t deadline_ms = rn_mono_ms() + timeout_ms;
+	int rc = admin_topic_call(c, &req, RUNNEL__API_KEY__API_INCREMENTAL_ALTER_CONFIGS, name,
+				  alter_result, deadline_ms);
+	if (rc == 0 && !validate_only) {
+		int64_t applied_by = rn_mono_ms() + TOPIC_VISIBLE_MAX_WAIT_MS;
+		wait_changes_applied(c, type, name, changes, count,
+				     applied_by < deadline_ms ? applied_by : deadline_ms);
+	}
+	return rc;
+}
+
+void runnel_config_entries_free(struct runnel_config_entry *entries, size_t count)
+{
+	for (size_t i = 0; entries && i < count; i++) {
+		free((char *)entries[i].name);
+		free((char *)entries[i].value);
+		free((char *)entries[i].source);
+	}
+	free(entries);
+}
+
+int runnel_admin_describe_configs(runnel_admin *a, enum runnel_config_resource type,
+				  const char *name, struct runnel_config_entry **out, size_t *count)
+{
+	struct client *c = &a->client;
+	if ((type != RUNNEL_CONFIG_TOPIC && type != RUNNEL_CONFIG_CLUSTER) ||
+	    (type == RUNNEL_CONFIG_TOPIC) != (name && name[0]) || !out || !count)
+		return client_fail(c, RN_E_INVAL, "a topic needs a name, the cluster none");
+	Runnel__Response *resp = NULL;
+	const Runnel__DescribeConfigsResult *res = NULL;
+	int rc = describe_call(c, -1, type, type == RUNNEL_CONFIG_CLUSTER ? "" : name, NULL, 0,
+			       CLIENT_ADMIN_ATTEMPT_TIMEOUT_MS, &resp, &res);
+	if (rc != 0)
+		goto out;
+	struct runnel_config_entry *list = calloc(res->n_configs + 1, sizeof(*list));
+	size_t n = 0;
+	for (; list && n < res->n_configs; n++) {
+		list[n].name = strdup(res->configs[n]->name);
+		list[n].value = strdup(res->configs[n]->value);
+		list[n].source = strdup(res->configs[n]->source);
+		if (!list[n].name || !list[n].value || !list[n].source) {
+			runnel_config_entries_free(list, n + 1);
+			list = NULL;
+		}
+	}
+	if (!list) {
+		rc = client_fail(c, RN_E_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = list;
+	*count = n;
+out:
+	if (resp)
+		runnel__response__free_unpacked(resp, NULL);
 	return rc;
 }

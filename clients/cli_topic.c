@@ -1,10 +1,11 @@
-/* cli_topic.c: runnel topic create|list|describe|delete. */
+/* cli_topic.c: runnel topic create|list|describe|alter-config|delete. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clients/cli.h"
+#include "clients/cli_config.h"
 #include "common/errors.h"
 #include "common/limits.h"
 
@@ -12,11 +13,15 @@ static const char topic_usage[] =
 	"usage: runnel topic create NAME [-p PARTITIONS] [-r REPLICAS] [-c KEY=VALUE]...\n"
 	"       runnel topic list [--all] [--format text|json]\n"
 	"       runnel topic describe NAME [--format text|json]\n"
+	"       runnel topic alter-config NAME [-c KEY=VALUE]... [--delete KEY]... [--validate-only]\n"
 	"       runnel topic delete NAME\n"
 	"\n"
 	"  -p, --partitions N     partitions of a new topic (default: the node's)\n"
 	"  -r, --replicas N       replication factor of a new topic (default: the node's)\n"
 	"  -c, --config KEY=VALUE a topic configuration entry (repeatable)\n"
+	"  -d, --delete KEY       alter-config: remove the topic's override of KEY, back to\n"
+	"                         the cluster-wide or built-in default (repeatable)\n"
+	"  --validate-only        alter-config: check the changes, change nothing\n"
 	"  --format text|json    output format of list and describe (default text)\n"
 	"  --all                  list: include internal topics (__consumer_offsets)\n";
 
@@ -30,6 +35,9 @@ struct topic_opts {
 	struct runnel_config_entry configs[CLI_MAX_CONFIGS];
 	char *config_storage[CLI_MAX_CONFIGS];
 	size_t config_count;
+	const char *deletes[CLI_MAX_CONFIGS]; /* alter-config --delete keys */
+	size_t delete_count;
+	int validate_only;
 	enum topic_format format;
 	int all; /* list internal topics too */
 };
@@ -78,11 +86,13 @@ static int parse_topic_opts(int argc, char **argv, struct topic_opts *o)
 		{"config", required_argument, NULL, 'c'},
 		{"format", required_argument, NULL, 'F'},
 		{"all", no_argument, NULL, 'A'},
+		{"delete", required_argument, NULL, 'd'},
+		{"validate-only", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "p:r:c:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:r:c:d:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if ((rc = parse_count("topic", "-p", optarg, RN_MAX_PARTITIONS_PER_TOPIC,
@@ -110,6 +120,16 @@ static int parse_topic_opts(int argc, char **argv, struct topic_opts *o)
 			break;
 		case 'A':
 			o->all = 1;
+			break;
+		case 'd':
+			if (o->delete_count >= CLI_MAX_CONFIGS) {
+				cli_usage_error("topic", "at most %d --delete options", CLI_MAX_CONFIGS);
+				return CLI_EXIT_USAGE;
+			}
+			o->deletes[o->delete_count++] = optarg;
+			break;
+		case 'V':
+			o->validate_only = 1;
 			break;
 		case 'h':
 			fputs(topic_usage, stdout);
@@ -326,6 +346,26 @@ static int cmd_describe(runnel_admin *a, const struct topic_opts *o)
 	return CLI_EXIT_OK;
 }
 
+static int cmd_alter(runnel_admin *a, const struct topic_opts *o)
+{
+	struct runnel_config_change ch[2 * CLI_MAX_CONFIGS];
+	size_t n = cli_config_changes(o->configs, o->config_count, o->deletes, o->delete_count, ch);
+	if (n == 0) {
+		cli_usage_error("topic", "alter-config needs -c KEY=VALUE or --delete KEY");
+		return CLI_EXIT_USAGE;
+	}
+	int rc = runnel_admin_alter_configs(a, RUNNEL_CONFIG_TOPIC, o->name, ch, n,
+					    o->validate_only, CLI_ADMIN_TIMEOUT_MS);
+	if (rc != 0) {
+		cli_error("topic alter-config", rc, runnel_admin_errmsg(a));
+		return CLI_EXIT_ERROR;
+	}
+	char what[RN_MAX_TOPIC_NAME_LEN + sizeof("topic ")];
+	snprintf(what, sizeof(what), "topic %s", o->name);
+	cli_config_changes_print(stdout, what, ch, n, o->validate_only);
+	return CLI_EXIT_OK;
+}
+
 static int run_sub(const struct cli_global *g, struct topic_opts *o)
 {
 	static const struct {
@@ -337,6 +377,7 @@ static int run_sub(const struct cli_global *g, struct topic_opts *o)
 		{"delete", 1, cmd_delete},
 		{"list", 0, cmd_list},
 		{"describe", 1, cmd_describe},
+		{"alter-config", 1, cmd_alter},
 	};
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(o->sub, subs[i].name) != 0)
@@ -347,6 +388,10 @@ static int run_sub(const struct cli_global *g, struct topic_opts *o)
 		}
 		if (!subs[i].needs_name && o->name) {
 			cli_usage_error("topic", "%s takes no topic name", o->sub);
+			return CLI_EXIT_USAGE;
+		}
+		if (strcmp(o->sub, "alter-config") != 0 && (o->delete_count || o->validate_only)) {
+			cli_usage_error("topic", "--delete and --validate-only belong to alter-config");
 			return CLI_EXIT_USAGE;
 		}
 		runnel_admin *a = NULL;

@@ -516,7 +516,9 @@ typedef struct runnel_admin runnel_admin;
 struct runnel_config_entry {
 	const char *name;
 	const char *value;
-	const char *source; /* "default", "cluster" or "topic"; NULL on input */
+	/* "default", "node", "cluster" or "topic" (runnel_admin_describe_configs);
+	 * NULL on input */
+	const char *source;
 };
 
 struct runnel_new_topic {
@@ -779,5 +781,59 @@ struct runnel_cluster_status {
  */
 int runnel_admin_describe_cluster(runnel_admin *a, struct runnel_cluster_status **out);
 void runnel_cluster_status_free(struct runnel_cluster_status *st);
+
+/* ------------------------------------------------------------------- configs */
+
+/* What a config call is about (Kafka's resource type numbers). */
+enum runnel_config_resource {
+	RUNNEL_CONFIG_TOPIC = 2,   /* one topic's overrides */
+	RUNNEL_CONFIG_CLUSTER = 4, /* the cluster-wide defaults of the topic keys */
+};
+
+enum runnel_config_op {
+	RUNNEL_CONFIG_SET = 0,    /* set the key to value */
+	RUNNEL_CONFIG_DELETE = 1, /* remove the override or default (value unused) */
+};
+
+/* One change of a topic override or cluster-wide default. */
+struct runnel_config_change {
+	const char *name;
+	enum runnel_config_op op;
+	const char *value; /* RUNNEL_CONFIG_SET only */
+};
+
+/*
+ * Changes the configs of a topic (type RUNNEL_CONFIG_TOPIC, name the topic)
+ * or the cluster-wide defaults (RUNNEL_CONFIG_CLUSTER, name NULL or "") as
+ * one step through the active controller (IncrementalAlterConfigs): either
+ * every change is made or none.  A topic's value is, first found, its
+ * override, the cluster-wide default, the node's own setting, the built-in
+ * default.  With validate_only set, the changes are only checked.  After a
+ * success, waits (within timeout_ms) until every live broker applies the
+ * changes, so they are in effect on every node when this returns.
+ *   changes[0..count)  1 to RN_MAX_CONFIGS_PER_TOPIC changes, each key once;
+ *                      not owned, only read during the call
+ * Returns 0, RN_E_INVAL (bad arguments), RN_E_INVALID_CONFIG (an unknown
+ * key or a value outside the key's allowed values: runnel_admin_errmsg
+ * names the key and the allowed values), RN_E_UNKNOWN_TOPIC_OR_PARTITION,
+ * RN_E_INVALID_TOPIC, RN_E_INVALID_REQUEST, or a connection error.
+ */
+int runnel_admin_alter_configs(runnel_admin *a, enum runnel_config_resource type, const char *name,
+			       const struct runnel_config_change *changes, size_t count,
+			       int validate_only, int timeout_ms);
+
+/*
+ * Describes every config key of a topic (type RUNNEL_CONFIG_TOPIC, name the
+ * topic) or the cluster-wide defaults (RUNNEL_CONFIG_CLUSTER, name NULL or
+ * ""), in key order, with each value's source: "topic", "cluster", "node"
+ * (the answering node's own setting; topics only) or "default"
+ * (DescribeConfigs to any node).  *out is an array of *count entries owned by
+ * the caller: free with runnel_config_entries_free.  Returns 0, RN_E_INVAL,
+ * RN_E_UNKNOWN_TOPIC_OR_PARTITION, RN_E_INVALID_TOPIC, RN_E_NOMEM or a
+ * connection error.
+ */
+int runnel_admin_describe_configs(runnel_admin *a, enum runnel_config_resource type,
+				  const char *name, struct runnel_config_entry **out, size_t *count);
+void runnel_config_entries_free(struct runnel_config_entry *entries, size_t count);
 
 #endif

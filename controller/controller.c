@@ -157,7 +157,9 @@ static bool value_ok(const struct config_rule *rule, const char *value, int32_t 
 	case KIND_LONG_OR_M1:
 		return parse_long(value, &v) && (v == -1 || (v >= rule->min && v <= rule->max));
 	case KIND_MIN_ISR:
-		return parse_long(value, &v) && v >= 1 && v <= rf;
+		/* A cluster-wide default (rf 0) meets topics of every size. */
+		return parse_long(value, &v) && v >= 1 &&
+		       v <= (rf > 0 ? rf : (int32_t)RN_MAX_REPLICATION_FACTOR);
 	case KIND_RATIO:
 		return parse_ratio(value);
 	case KIND_CHOICE:
@@ -191,7 +193,11 @@ int controller_config_validate(const char *name, const char *value, int32_t repl
 		return RN_E_INVALID_CONFIG;
 	}
 	if (!value || !value_ok(rule, value, replication_factor)) {
-		if (rule->kind == KIND_MIN_ISR)
+		if (rule->kind == KIND_MIN_ISR && replication_factor <= 0)
+			say(why, why_len,
+			    "invalid value \"%s\" for %s: allowed values are integers from 1 to %u",
+			    value ? value : "", name, RN_MAX_REPLICATION_FACTOR);
+		else if (rule->kind == KIND_MIN_ISR)
 			say(why, why_len,
 			    "invalid value \"%s\" for %s: allowed values are integers from 1 to "
 			    "the replication factor (%" PRId32 ")",
@@ -204,16 +210,24 @@ int controller_config_validate(const char *name, const char *value, int32_t repl
 	return 0;
 }
 
-int controller_config_lookup(const struct meta_topic *t, const char *name, const char **value,
-			     const char **source)
+int controller_config_lookup(const struct meta_image *img, const struct meta_topic *t,
+			     const char *name, const char **value, const char **source)
 {
 	const struct config_rule *rule = rule_find(name);
 	if (!rule)
 		return RN_E_NOT_FOUND;
-	const char *override = meta_topic_config(t, name);
-	*value = override ? override : rule->def.default_value;
+	const char *found = meta_topic_config(t, name), *from = CONTROLLER_SOURCE_TOPIC;
+	if (!found) {
+		found = meta_image_cluster_config(img, name);
+		from = CONTROLLER_SOURCE_CLUSTER;
+	}
+	if (!found) {
+		found = rule->def.default_value;
+		from = CONTROLLER_SOURCE_DEFAULT;
+	}
+	*value = found;
 	if (source)
-		*source = override ? "topic" : "default";
+		*source = from;
 	return 0;
 }
 
@@ -563,7 +577,8 @@ int controller_plan_register_broker(const struct meta_image *img, int32_t node_i
 
 /* ---- alter topic configs ------------------------------------------------------ */
 
-/* Validates one change; rf is the topic's replication factor. */
+/* Validates one change; rf is the topic's replication factor (0: a
+ * cluster-wide default). */
 static int check_change(const struct controller_config_change *changes, uint32_t i, int32_t rf,
 			char *why, size_t why_len)
 {
@@ -591,30 +606,70 @@ static int check_change(const struct controller_config_change *changes, uint32_t
 	return 0;
 }
 
-/* Validates every change and the number of overrides the topic ends with. */
-static int check_changes(const struct meta_topic *t, const struct controller_config_change *changes,
-			 uint32_t n, char *why, size_t why_len)
+/* What a list of changes applies to: a topic's overrides or the cluster's
+ * defaults. */
+struct change_target {
+	const struct meta_topic *topic; /* NULL: the cluster's defaults */
+	const struct meta_image *img;
+	int32_t rf;   /* the topic's replication factor, 0 for the cluster */
+	uint32_t max; /* entries the list may hold */
+};
+
+static bool target_has(const struct change_target *tg, const char *name)
+{
+	return tg->topic ? meta_topic_config(tg->topic, name) != NULL
+			 : meta_image_cluster_config(tg->img, name) != NULL;
+}
+
+/* Validates every change and the number of entries the list ends with. */
+static int check_changes(const struct change_target *tg,
+			 const struct controller_config_change *changes, uint32_t n, char *why,
+			 size_t why_len)
 {
 	if (!changes || n == 0 || n > RN_MAX_CONFIGS_PER_TOPIC) {
 		say(why, why_len, "give from 1 to %u config changes, got %" PRIu32,
 		    RN_MAX_CONFIGS_PER_TOPIC, changes ? n : 0);
 		return RN_E_INVALID_CONFIG;
 	}
-	int32_t rf = t->partition_count ? (int32_t)t->partitions[0].replica_count : 1;
-	int64_t overrides = t->config_count;
+	int64_t entries = tg->topic ? tg->topic->config_count
+				    : meta_image_cluster_config_count(tg->img);
 	for (uint32_t i = 0; i < n; i++) {
-		int rc = check_change(changes, i, rf, why, why_len);
+		int rc = check_change(changes, i, tg->rf, why, why_len);
 		if (rc != 0)
 			return rc;
-		bool present = meta_topic_config(t, changes[i].name) != NULL;
-		overrides += (changes[i].value && !present) - (!changes[i].value && present);
+		bool present = target_has(tg, changes[i].name);
+		entries += (changes[i].value && !present) - (!changes[i].value && present);
 	}
-	if (overrides > RN_MAX_CONFIGS_PER_TOPIC) {
-		say(why, why_len,
-		    "topic \"%s\" would have %" PRId64 " config overrides (at most %u)", t->name,
-		    overrides, RN_MAX_CONFIGS_PER_TOPIC);
+	if (entries > tg->max) {
+		if (tg->topic)
+			say(why, why_len,
+			    "topic \"%s\" would have %" PRId64 " config overrides (at most %u)",
+			    tg->topic->name, entries, tg->max);
+		else
+			say(why, why_len,
+			    "the cluster would have %" PRId64 " config defaults (at most %u)",
+			    entries, tg->max);
 		return RN_E_INVALID_CONFIG;
 	}
+	return 0;
+}
+
+/* One CONFIG record per change, for topic id `id` (all zeros: the cluster). */
+static int plan_changes(const uint8_t *id, const struct controller_config_change *changes,
+			uint32_t n, struct meta_record **records, uint32_t *count)
+{
+	struct meta_record *recs = calloc(n, sizeof(*recs));
+	if (!recs)
+		return RN_E_NOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		recs[i].type = META_REC_CONFIG;
+		memcpy(recs[i].u.config.topic_id, id, META_TOPIC_ID_LEN);
+		strcpy(recs[i].u.config.name, changes[i].name);
+		strcpy(recs[i].u.config.value, changes[i].value ? changes[i].value : "");
+		recs[i].u.config.remove = changes[i].value == NULL;
+	}
+	*records = recs;
+	*count = n;
 	return 0;
 }
 
@@ -635,20 +690,34 @@ int controller_plan_alter_configs(const struct meta_image *img, const char *topi
 		say(why, why_len, "topic \"%s\" does not exist", topic);
 		return RN_E_UNKNOWN_TOPIC_OR_PARTITION;
 	}
-	int rc = check_changes(t, changes, n, why, why_len);
+	struct change_target tg = {
+		.topic = t,
+		.img = img,
+		.rf = t->partition_count ? (int32_t)t->partitions[0].replica_count : 1,
+		.max = RN_MAX_CONFIGS_PER_TOPIC,
+	};
+	int rc = check_changes(&tg, changes, n, why, why_len);
 	if (rc != 0)
 		return rc;
-	struct meta_record *recs = calloc(n, sizeof(*recs));
-	if (!recs)
-		return RN_E_NOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		recs[i].type = META_REC_CONFIG;
-		memcpy(recs[i].u.config.topic_id, t->id, META_TOPIC_ID_LEN);
-		strcpy(recs[i].u.config.name, changes[i].name);
-		strcpy(recs[i].u.config.value, changes[i].value ? changes[i].value : "");
-		recs[i].u.config.remove = changes[i].value == NULL;
-	}
-	*records = recs;
-	*count = n;
-	return 0;
+	return plan_changes(t->id, changes, n, records, count);
+}
+
+int controller_plan_alter_cluster_configs(const struct meta_image *img,
+					  const struct controller_config_change *changes,
+					  uint32_t n, struct meta_record **records,
+					  uint32_t *count, char *why, size_t why_len)
+{
+	*records = NULL;
+	*count = 0;
+	struct change_target tg = {
+		.topic = NULL,
+		.img = img,
+		.rf = 0,
+		.max = META_MAX_CLUSTER_CONFIGS,
+	};
+	int rc = check_changes(&tg, changes, n, why, why_len);
+	if (rc != 0)
+		return rc;
+	static const uint8_t cluster_id[META_TOPIC_ID_LEN] = {0};
+	return plan_changes(cluster_id, changes, n, records, count);
 }

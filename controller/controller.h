@@ -109,16 +109,41 @@ int controller_plan_alter_configs(const struct meta_image *img, const char *topi
 				  struct meta_record **records, uint32_t *count, char *why,
 				  size_t why_len);
 
+/*
+ * Validates changes of the cluster-wide defaults and returns one CONFIG
+ * record (all-zero topic id) per change, in order.  A cluster-wide default
+ * applies to every topic that does not override the key.  Values are
+ * checked as for a topic, except min.insync.replicas, which may be up to
+ * RN_MAX_REPLICATION_FACTOR (a topic whose replication factor is lower then
+ * refuses acks=all produces, as in Kafka).  Removing a default the cluster
+ * does not set is allowed and changes nothing.
+ * Returns 0, RN_E_INVALID_CONFIG (unknown key, bad value, a key given
+ * twice, no changes, or more than META_MAX_CLUSTER_CONFIGS defaults
+ * afterwards) or RN_E_NOMEM; why says which.
+ */
+int controller_plan_alter_cluster_configs(const struct meta_image *img,
+					  const struct controller_config_change *changes,
+					  uint32_t n, struct meta_record **records,
+					  uint32_t *count, char *why, size_t why_len);
+
 /* Frees records from the planners (contents and array); NULL is fine. */
 void controller_records_free(struct meta_record *records, uint32_t count);
 
 /*
  * The topic configuration keys the node knows, with their defaults.  A topic
- * stores only its overrides; the effective value of a key is the override
- * when present and the default otherwise.  The broker may replace a default
- * by its own node-level setting (for example flush.messages by
- * log.flush.interval.messages), as Kafka does.
+ * stores only its overrides.  The effective value of a key is, first found:
+ * the topic's override, the cluster-wide default (set through
+ * controller_plan_alter_cluster_configs), the built-in default.  Between the
+ * last two the broker puts its own node-level setting where one exists (for
+ * example flush.messages from log.flush.interval.messages), as Kafka puts a
+ * broker's static setting between its dynamic cluster default and the
+ * built-in one.
  */
+
+/* The sources controller_config_lookup reports. */
+#define CONTROLLER_SOURCE_TOPIC "topic"
+#define CONTROLLER_SOURCE_CLUSTER "cluster"
+#define CONTROLLER_SOURCE_DEFAULT "default"
 struct controller_config_def {
 	const char *name;
 	const char *default_value;
@@ -133,19 +158,25 @@ const struct controller_config_def *controller_config_find(const char *name);
 
 /*
  * Validates one override.  replication_factor is the topic's (for
- * min.insync.replicas).  On error why receives a sentence naming the key and
- * the allowed values.  Returns 0 or RN_E_INVALID_CONFIG.
+ * min.insync.replicas), or 0 for a cluster-wide default (min.insync.replicas
+ * then up to RN_MAX_REPLICATION_FACTOR).  On error why receives a sentence
+ * naming the key and the allowed values.  Returns 0 or RN_E_INVALID_CONFIG.
  */
 int controller_config_validate(const char *name, const char *value, int32_t replication_factor,
 			       char *why, size_t why_len);
 
 /*
- * The effective value of key `name` for topic t (t may be NULL: defaults).
- *   value   receives the value (points into t or the static table)
- *   source  receives "topic" for an override, "default" otherwise
+ * The effective value of key `name` for topic t in image img.
+ *   img     the image holding the cluster-wide defaults (NULL: none)
+ *   t       the topic (NULL: no topic, the cluster's view of the key)
+ *   value   receives the value (points into t, img or the static table:
+ *           valid until the next meta_image_apply)
+ *   source  (may be NULL) receives CONTROLLER_SOURCE_TOPIC for an override,
+ *           CONTROLLER_SOURCE_CLUSTER for a cluster-wide default,
+ *           CONTROLLER_SOURCE_DEFAULT otherwise
  * Returns 0 or RN_E_NOT_FOUND (unknown key).
  */
-int controller_config_lookup(const struct meta_topic *t, const char *name, const char **value,
-			     const char **source);
+int controller_config_lookup(const struct meta_image *img, const struct meta_topic *t,
+			     const char *name, const char **value, const char **source);
 
 #endif

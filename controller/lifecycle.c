@@ -179,6 +179,7 @@ int controller_lifecycle_reset(struct controller_lifecycle *lc, const struct met
 
 /* The node ids of alive brokers, sorted, for quick membership tests. */
 struct alive_set {
+	const struct meta_image *img; /* the image it was built from (cluster defaults) */
 	uint32_t n;
 	int32_t ids[RN_MAX_NODES];
 };
@@ -186,6 +187,7 @@ struct alive_set {
 static void alive_build(const struct controller_lifecycle *lc, const struct meta_image *img,
 			struct alive_set *a)
 {
+	a->img = img;
 	a->n = 0;
 	/* The image lists brokers in node id order, so ids stay sorted. */
 	for (uint32_t i = 0; i < meta_image_broker_count(img) && a->n < RN_MAX_NODES; i++) {
@@ -210,10 +212,10 @@ static bool alive_has(const struct alive_set *a, int32_t id)
 	return false;
 }
 
-static bool unclean_allowed(const struct meta_topic *t)
+static bool unclean_allowed(const struct meta_image *img, const struct meta_topic *t)
 {
 	const char *value = NULL;
-	return controller_config_lookup(t, "unclean.leader.election.enable", &value, NULL) == 0 &&
+	return controller_config_lookup(img, t, "unclean.leader.election.enable", &value, NULL) == 0 &&
 	       strcmp(value, "true") == 0;
 }
 
@@ -251,7 +253,7 @@ static void partition_target(const struct alive_set *a, const struct meta_topic 
 		out->isr_count = p->isr_count;
 		memcpy(out->isr, p->isr, p->isr_count * sizeof(p->isr[0]));
 		out->leader = META_NO_LEADER;
-		if (!unclean_allowed(t))
+		if (!unclean_allowed(a->img, t))
 			return;
 		for (uint32_t i = 0; i < p->replica_count; i++) {
 			if (alive_has(a, p->replicas[i])) {

@@ -21,6 +21,9 @@ struct meta_image {
 	struct meta_topic **by_name;
 	struct meta_topic **by_id;
 	uint32_t topic_count, topic_cap;
+	/* Cluster-wide config defaults, in the order they were first set. */
+	struct meta_config_entry *defaults;
+	uint32_t default_count;
 };
 
 static const char *const record_names[] = {
@@ -146,6 +149,7 @@ void meta_image_free(struct meta_image *img)
 	free(img->by_name);
 	free(img->by_id);
 	free(img->brokers);
+	free(img->defaults);
 	free(img);
 }
 
@@ -247,6 +251,25 @@ const char *meta_topic_config(const struct meta_topic *t, const char *name)
 		if (strcmp(t->configs[i].name, name) == 0)
 			return t->configs[i].value;
 	return NULL;
+}
+
+const char *meta_image_cluster_config(const struct meta_image *img, const char *name)
+{
+	for (uint32_t i = 0; img && name && i < img->default_count; i++)
+		if (strcmp(img->defaults[i].name, name) == 0)
+			return img->defaults[i].value;
+	return NULL;
+}
+
+uint32_t meta_image_cluster_config_count(const struct meta_image *img)
+{
+	return img ? img->default_count : 0;
+}
+
+const struct meta_config_entry *meta_image_cluster_config_at(const struct meta_image *img,
+							     uint32_t i)
+{
+	return img && i < img->default_count ? &img->defaults[i] : NULL;
 }
 
 uint32_t meta_image_broker_count(const struct meta_image *img)
@@ -601,41 +624,53 @@ static int apply_partition_change(struct meta_image *img, const struct meta_reco
 	return 0;
 }
 
+/* Sets or removes one entry of a config list (a topic's overrides or the
+ * cluster's defaults) holding at most max entries. */
+static int config_list_change(struct meta_config_entry **list, uint32_t *count, uint32_t max,
+			      const struct meta_record *rec)
+{
+	const typeof(rec->u.config) *c = &rec->u.config;
+	uint32_t i = 0;
+	while (i < *count && strcmp((*list)[i].name, c->name) != 0)
+		i++;
+	if (c->remove) {
+		if (i < *count) {
+			memmove(&(*list)[i], &(*list)[i + 1], (*count - i - 1) * sizeof((*list)[0]));
+			(*count)--;
+		}
+		return 0;
+	}
+	if (i == *count) {
+		if (*count >= max)
+			return RN_E_CORRUPT_STATE;
+		struct meta_config_entry *n = realloc(*list, ((size_t)*count + 1) * sizeof(*n));
+		if (!n)
+			return RN_E_NOMEM;
+		*list = n;
+		(*count)++;
+		strcpy((*list)[i].name, c->name);
+	}
+	strcpy((*list)[i].value, c->value);
+	return 0;
+}
+
 static int apply_config(struct meta_image *img, const struct meta_record *rec)
 {
 	const typeof(rec->u.config) *c = &rec->u.config;
 	if (!str_fits(c->name, sizeof(c->name)) || !c->name[0] ||
 	    !str_fits(c->value, sizeof(c->value)))
 		return RN_E_CORRUPT_STATE;
+	/* No topic has the all-zero id (apply_topic refuses it), so logs
+	 * written before cluster defaults existed never carry one here. */
+	if (id_is_zero(c->topic_id))
+		return config_list_change(&img->defaults, &img->default_count,
+					  META_MAX_CLUSTER_CONFIGS, rec);
 	bool found;
 	uint32_t ti = find_id(img, c->topic_id, &found);
 	if (!found)
 		return 0; /* the topic was deleted while the change was in flight */
 	struct meta_topic *t = img->by_id[ti];
-	uint32_t i = 0;
-	while (i < t->config_count && strcmp(t->configs[i].name, c->name) != 0)
-		i++;
-	if (c->remove) {
-		if (i < t->config_count) {
-			memmove(&t->configs[i], &t->configs[i + 1],
-				(t->config_count - i - 1) * sizeof(t->configs[0]));
-			t->config_count--;
-		}
-		return 0;
-	}
-	if (i == t->config_count) {
-		if (t->config_count >= RN_MAX_CONFIGS_PER_TOPIC)
-			return RN_E_CORRUPT_STATE;
-		struct meta_config_entry *n =
-			realloc(t->configs, ((size_t)t->config_count + 1) * sizeof(*n));
-		if (!n)
-			return RN_E_NOMEM;
-		t->configs = n;
-		t->config_count++;
-		strcpy(t->configs[i].name, c->name);
-	}
-	strcpy(t->configs[i].value, c->value);
-	return 0;
+	return config_list_change(&t->configs, &t->config_count, RN_MAX_CONFIGS_PER_TOPIC, rec);
 }
 
 /* Applies one record; index 0 means a snapshot restore (no log entry). */
@@ -695,7 +730,7 @@ int meta_image_skip(struct meta_image *img, uint64_t index)
 
 /* ---- the image as records (snapshots) -------------------------------------- */
 
-enum walk_stage { WALK_CLUSTER, WALK_BROKERS, WALK_TOPICS, WALK_DONE };
+enum walk_stage { WALK_CLUSTER, WALK_BROKERS, WALK_DEFAULTS, WALK_TOPICS, WALK_DONE };
 
 static void broker_record(const struct meta_broker *b, struct meta_record *rec)
 {
@@ -757,6 +792,17 @@ int meta_image_records_next(const struct meta_image *img, struct meta_image_pos 
 	if (pos->stage == WALK_BROKERS) {
 		if (pos->i < img->broker_count) {
 			broker_record(&img->brokers[pos->i++], rec);
+			return 1;
+		}
+		pos->stage = WALK_DEFAULTS;
+		pos->i = 0;
+	}
+	if (pos->stage == WALK_DEFAULTS) {
+		if (pos->i < img->default_count) {
+			const struct meta_config_entry *d = &img->defaults[pos->i++];
+			rec->type = META_REC_CONFIG;
+			strcpy(rec->u.config.name, d->name);
+			strcpy(rec->u.config.value, d->value);
 			return 1;
 		}
 		pos->stage = WALK_TOPICS;
@@ -827,8 +873,13 @@ static bool topics_equal(const struct meta_topic *a, const struct meta_topic *b)
 bool meta_image_equal(const struct meta_image *a, const struct meta_image *b)
 {
 	if (strcmp(a->cluster_id, b->cluster_id) != 0 || a->applied != b->applied ||
-	    a->broker_count != b->broker_count || a->topic_count != b->topic_count)
+	    a->broker_count != b->broker_count || a->topic_count != b->topic_count ||
+	    a->default_count != b->default_count)
 		return false;
+	for (uint32_t i = 0; i < a->default_count; i++)
+		if (strcmp(a->defaults[i].name, b->defaults[i].name) != 0 ||
+		    strcmp(a->defaults[i].value, b->defaults[i].value) != 0)
+			return false;
 	for (uint32_t i = 0; i < a->broker_count; i++)
 		if (!brokers_equal(&a->brokers[i], &b->brokers[i]))
 			return false;

@@ -35,6 +35,8 @@
 #define META_INCARNATION_ID_LEN 16u
 /* Longest rack name a broker may announce. */
 #define META_MAX_RACK_LEN 255u
+/* Cluster-wide config defaults the image holds at most (one per key). */
+#define META_MAX_CLUSTER_CONFIGS RN_MAX_CONFIGS_PER_TOPIC
 /* Listeners a broker may announce, and the longest listener name. */
 #define META_MAX_ENDPOINTS 8u
 #define META_MAX_LISTENER_NAME_LEN 63u
@@ -136,7 +138,8 @@ struct meta_record {
 			int32_t partition_epoch;
 		} partition_change;
 		/* Sets (remove false) or removes (remove true) one topic config
-		 * override. */
+		 * override, or, when topic_id is all zeros, one cluster-wide
+		 * default that applies to every topic without an override. */
 		struct {
 			uint8_t topic_id[META_TOPIC_ID_LEN];
 			char name[RN_MAX_CONFIG_VALUE_LEN + 1];
@@ -227,9 +230,11 @@ void meta_image_free(struct meta_image *img);
  *                    new leader without a higher leader_epoch is
  *                    RN_E_CORRUPT_STATE
  *   CONFIG           sets or removes one override of a topic; an unknown
- *                    topic id is ignored (deleted meanwhile); an empty or
- *                    too long name or value, or an override beyond
- *                    RN_MAX_CONFIGS_PER_TOPIC, is RN_E_CORRUPT_STATE
+ *                    topic id is ignored (deleted meanwhile); an all-zero
+ *                    topic id sets or removes a cluster-wide default
+ *                    instead; an empty or too long name or value, an
+ *                    override beyond RN_MAX_CONFIGS_PER_TOPIC or a default
+ *                    beyond META_MAX_CLUSTER_CONFIGS is RN_E_CORRUPT_STATE
  * Returns 0, RN_E_INVAL (index not above the last applied index, or an unknown
  * record type), RN_E_CORRUPT_STATE (above; the image is unchanged) or
  * RN_E_NOMEM (the image is unchanged).
@@ -251,6 +256,14 @@ const struct meta_topic *meta_image_topic_at(const struct meta_image *img, uint3
 const struct meta_partition *meta_topic_partition(const struct meta_topic *t, int32_t partition);
 /* A topic override by key, NULL if the topic does not override it. */
 const char *meta_topic_config(const struct meta_topic *t, const char *name);
+
+/* The cluster-wide default of a config key (a CONFIG record with an all-zero
+ * topic id), NULL when the cluster sets none.  img may be NULL (none). */
+const char *meta_image_cluster_config(const struct meta_image *img, const char *name);
+/* Cluster-wide defaults in the order they were first set; i < count. */
+uint32_t meta_image_cluster_config_count(const struct meta_image *img);
+const struct meta_config_entry *meta_image_cluster_config_at(const struct meta_image *img,
+							     uint32_t i);
 
 /* Brokers in node id order; i < meta_image_broker_count. */
 uint32_t meta_image_broker_count(const struct meta_image *img);
@@ -274,8 +287,9 @@ bool meta_topic_name_valid(const char *name, const char **why);
  *
  * meta_image_records_next fills *rec with the next record of the image
  * (CLUSTER if set, REGISTER_BROKER per broker with its fenced state and
- * registered_index, then per topic in name order: TOPIC followed by one
- * PARTITION per partition).  *pos starts at {0} and is opaque.  The record
+ * registered_index, one CONFIG with an all-zero topic id per cluster-wide
+ * default, then per topic in name order: TOPIC followed by one PARTITION per
+ * partition).  *pos starts at {0} and is opaque.  The record
  * may own memory (a TOPIC's configs): free it with
  * meta_record_free_contents.  The image must not change during the walk.
  * Returns 1 (a record), 0 (no more records) or RN_E_NOMEM.
@@ -296,7 +310,7 @@ int meta_image_restore_record(struct meta_image *img, const struct meta_record *
 int meta_image_restore_finish(struct meta_image *img, uint64_t applied_index);
 
 /* True when a and b hold the same cluster id, brokers (every field),
- * topics, partitions, configs and applied index. */
+ * cluster-wide defaults, topics, partitions, configs and applied index. */
 bool meta_image_equal(const struct meta_image *a, const struct meta_image *b);
 
 /* Frees what a record owns (the configs of a TOPIC record) and zeroes those

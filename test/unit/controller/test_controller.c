@@ -67,10 +67,10 @@ TEST(create_topic_records_apply_to_the_expected_image)
 	CHECK_EQ_INT(t->partition_count, 6);
 	CHECK(memcmp(t->id, topic_id, 16) == 0);
 	const char *value, *source;
-	CHECK_OK(controller_config_lookup(t, "retention.ms", &value, &source));
+	CHECK_OK(controller_config_lookup(img, t, "retention.ms", &value, &source));
 	CHECK_EQ_STR(value, "60000");
 	CHECK_EQ_STR(source, "topic");
-	CHECK_OK(controller_config_lookup(t, "cleanup.policy", &value, &source));
+	CHECK_OK(controller_config_lookup(img, t, "cleanup.policy", &value, &source));
 	CHECK_EQ_STR(value, "delete");
 	CHECK_EQ_STR(source, "default");
 	meta_image_free(img);
@@ -333,10 +333,10 @@ TEST(config_table_defaults_are_valid_and_sorted)
 	CHECK(controller_config_at(controller_config_count()) == NULL);
 	CHECK(controller_config_find("bogus") == NULL);
 	const char *value, *source;
-	CHECK_OK(controller_config_lookup(NULL, "max.message.bytes", &value, &source));
+	CHECK_OK(controller_config_lookup(NULL, NULL, "max.message.bytes", &value, &source));
 	CHECK_EQ_STR(value, "1049600");
 	CHECK_EQ_STR(source, "default");
-	CHECK_EQ_INT(controller_config_lookup(NULL, "bogus", &value, &source), RN_E_NOT_FOUND);
+	CHECK_EQ_INT(controller_config_lookup(NULL, NULL, "bogus", &value, &source), RN_E_NOT_FOUND);
 }
 
 /* An image with one unfenced broker per entry of racks (ids 1..n). */
@@ -460,7 +460,7 @@ TEST(alter_configs_validates_and_applies)
 	apply_all(img, recs, count);
 	controller_records_free(recs, count);
 	const char *value, *source;
-	CHECK_OK(controller_config_lookup(t, "retention.ms", &value, &source));
+	CHECK_OK(controller_config_lookup(img, t, "retention.ms", &value, &source));
 	CHECK_EQ_STR(source, "default");
 
 	/* min.insync.replicas above the replication factor is refused. */
@@ -485,6 +485,120 @@ TEST(alter_configs_validates_and_applies)
 						   sizeof(why)),
 		     RN_E_UNKNOWN_TOPIC_OR_PARTITION);
 	CHECK(strstr(why, "\"nope\" does not exist") != NULL);
+	meta_image_free(img);
+}
+
+TEST(lookup_prefers_topic_then_cluster_then_default)
+{
+	struct meta_image *img = image_with_brokers(3, 0);
+	struct meta_config_entry cfg[1] = { { "retention.ms", "1000" } };
+	struct create_topic_req req = { .name = "over", .partitions = 1, .replication_factor = 3,
+					.configs = cfg, .config_count = 1 };
+	struct meta_record *recs;
+	uint32_t count;
+	CHECK_OK(controller_plan_create_topic(img, &req, topic_id, 0, &recs, &count, NULL, 0));
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+
+	/* Cluster-wide defaults for a key the topic overrides and one it does not. */
+	struct controller_config_change ch[2] = { { "retention.ms", "2000" },
+						  { "segment.ms", "3000" } };
+	char why[512] = "";
+	CHECK_OK(controller_plan_alter_cluster_configs(img, ch, 2, &recs, &count, why, sizeof(why)));
+	CHECK_EQ_INT(count, 2);
+	for (uint32_t i = 0; i < count; i++) {
+		CHECK_EQ_INT(recs[i].type, META_REC_CONFIG);
+		CHECK(memcmp(recs[i].u.config.topic_id, (uint8_t[16]){ 0 }, 16) == 0);
+		CHECK(!recs[i].u.config.remove);
+	}
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+	CHECK_EQ_INT(meta_image_cluster_config_count(img), 2);
+	CHECK_EQ_STR(meta_image_cluster_config(img, "segment.ms"), "3000");
+
+	const struct meta_topic *t = meta_image_topic_by_name(img, "over");
+	const char *value, *source;
+	CHECK_OK(controller_config_lookup(img, t, "retention.ms", &value, &source));
+	CHECK_EQ_STR(value, "1000");
+	CHECK_EQ_STR(source, "topic");
+	CHECK_OK(controller_config_lookup(img, t, "segment.ms", &value, &source));
+	CHECK_EQ_STR(value, "3000");
+	CHECK_EQ_STR(source, "cluster");
+	CHECK_OK(controller_config_lookup(img, t, "cleanup.policy", &value, &source));
+	CHECK_EQ_STR(value, "delete");
+	CHECK_EQ_STR(source, "default");
+	/* Without a topic: the cluster's view. */
+	CHECK_OK(controller_config_lookup(img, NULL, "retention.ms", &value, &source));
+	CHECK_EQ_STR(value, "2000");
+	CHECK_EQ_STR(source, "cluster");
+	/* Without an image: only built-in defaults and the topic. */
+	CHECK_OK(controller_config_lookup(NULL, t, "segment.ms", &value, &source));
+	CHECK_EQ_STR(value, "604800000");
+	CHECK_EQ_STR(source, "default");
+
+	/* Removing the topic's override falls back to the cluster default,
+	 * removing that to the built-in one. */
+	struct controller_config_change rm = { "retention.ms", NULL };
+	CHECK_OK(controller_plan_alter_configs(img, "over", &rm, 1, &recs, &count, NULL, 0));
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+	t = meta_image_topic_by_name(img, "over");
+	CHECK_OK(controller_config_lookup(img, t, "retention.ms", &value, &source));
+	CHECK_EQ_STR(value, "2000");
+	CHECK_EQ_STR(source, "cluster");
+	CHECK_OK(controller_plan_alter_cluster_configs(img, &rm, 1, &recs, &count, NULL, 0));
+	CHECK(recs[0].u.config.remove);
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+	CHECK_OK(controller_config_lookup(img, t, "retention.ms", &value, &source));
+	CHECK_EQ_STR(value, "604800000");
+	CHECK_EQ_STR(source, "default");
+	CHECK_EQ_INT(meta_image_cluster_config_count(img), 1);
+	meta_image_free(img);
+}
+
+TEST(alter_cluster_configs_refuses_bad_changes)
+{
+	struct meta_image *img = image_with_brokers(1, 0);
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	char why[512] = "";
+	struct controller_config_change bad = { "cleanup.policy", "sometimes" };
+	CHECK_EQ_INT(controller_plan_alter_cluster_configs(img, &bad, 1, &recs, &count, why,
+							   sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	CHECK(strstr(why, "cleanup.policy") != NULL);
+	CHECK(strstr(why, "delete, compact") != NULL);
+	CHECK(recs == NULL && count == 0);
+	struct controller_config_change unknown = { "retention.hours", "1" };
+	CHECK_EQ_INT(controller_plan_alter_cluster_configs(img, &unknown, 1, &recs, &count, why,
+							   sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	CHECK(strstr(why, "unknown topic config \"retention.hours\"") != NULL);
+	/* Deleting an unknown key is refused too: it names no setting. */
+	struct controller_config_change del_unknown = { "retention.hours", NULL };
+	CHECK_EQ_INT(controller_plan_alter_cluster_configs(img, &del_unknown, 1, &recs, &count,
+							   why, sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	/* min.insync.replicas: no topic, so any factor up to the largest. */
+	struct controller_config_change isr_ok = { "min.insync.replicas", "2" };
+	CHECK_OK(controller_plan_alter_cluster_configs(img, &isr_ok, 1, &recs, &count, NULL, 0));
+	controller_records_free(recs, count);
+	char big[16];
+	snprintf(big, sizeof(big), "%u", RN_MAX_REPLICATION_FACTOR + 1);
+	struct controller_config_change isr_bad = { "min.insync.replicas", big };
+	CHECK_EQ_INT(controller_plan_alter_cluster_configs(img, &isr_bad, 1, &recs, &count, why,
+							   sizeof(why)),
+		     RN_E_INVALID_CONFIG);
+	CHECK(strstr(why, "min.insync.replicas") != NULL);
+	CHECK_EQ_INT(controller_plan_alter_cluster_configs(img, &bad, 0, &recs, &count, NULL, 0),
+		     RN_E_INVALID_CONFIG);
+	/* Deleting a default the cluster does not set is fine and harmless. */
+	struct controller_config_change rm = { "retention.ms", NULL };
+	CHECK_OK(controller_plan_alter_cluster_configs(img, &rm, 1, &recs, &count, NULL, 0));
+	apply_all(img, recs, count);
+	controller_records_free(recs, count);
+	CHECK_EQ_INT(meta_image_cluster_config_count(img), 0);
 	meta_image_free(img);
 }
 

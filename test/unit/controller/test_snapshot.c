@@ -385,6 +385,56 @@ TEST(snapshot_rebuilds_an_equal_image)
 	meta_image_free(img);
 }
 
+TEST(cluster_defaults_apply_and_survive_a_snapshot)
+{
+	struct meta_image *img = big_image(3), *copy;
+	uint64_t idx = meta_image_applied_index(img);
+	struct meta_record c;
+	memset(&c, 0, sizeof(c));
+	c.type = META_REC_CONFIG; /* all-zero topic id: a cluster-wide default */
+	strcpy(c.u.config.name, "retention.ms");
+	strcpy(c.u.config.value, "5000");
+	CHECK_OK(meta_image_apply(img, ++idx, &c));
+	strcpy(c.u.config.name, "cleanup.policy");
+	strcpy(c.u.config.value, "compact");
+	CHECK_OK(meta_image_apply(img, ++idx, &c));
+	strcpy(c.u.config.value, "compact,delete"); /* replaces, does not add */
+	CHECK_OK(meta_image_apply(img, ++idx, &c));
+	CHECK_EQ_INT(meta_image_cluster_config_count(img), 2);
+	CHECK_EQ_STR(meta_image_cluster_config(img, "cleanup.policy"), "compact,delete");
+	/* Topics keep their own overrides apart from the defaults. */
+	const struct meta_topic *t = meta_image_topic_by_name(img, "topic-0001");
+	CHECK_EQ_STR(meta_topic_config(t, "retention.ms"), "1001");
+
+	CHECK_OK(snapshot_round_trip(img, &copy));
+	CHECK(meta_image_equal(img, copy));
+	CHECK_EQ_INT(meta_image_cluster_config_count(copy), 2);
+	CHECK_EQ_STR(meta_image_cluster_config(copy, "retention.ms"), "5000");
+	CHECK_EQ_STR(meta_image_cluster_config_at(copy, 1)->name, "cleanup.policy");
+
+	/* Removing one default makes the images differ until both apply it. */
+	c.u.config.remove = true;
+	uint64_t next = meta_image_applied_index(copy) + 1;
+	CHECK_OK(meta_image_apply(copy, next, &c));
+	CHECK(meta_image_cluster_config(copy, "cleanup.policy") == NULL);
+	CHECK(!meta_image_equal(img, copy));
+	CHECK_OK(meta_image_apply(img, next, &c));
+	CHECK(meta_image_equal(img, copy));
+	meta_image_free(copy);
+
+	/* Defaults beyond the limit are corrupt. */
+	c.u.config.remove = false;
+	idx = meta_image_applied_index(img);
+	while (meta_image_cluster_config_count(img) < META_MAX_CLUSTER_CONFIGS) {
+		snprintf(c.u.config.name, sizeof(c.u.config.name), "k%u",
+			 meta_image_cluster_config_count(img));
+		CHECK_OK(meta_image_apply(img, ++idx, &c));
+	}
+	strcpy(c.u.config.name, "one.more");
+	CHECK_EQ_INT(meta_image_apply(img, ++idx, &c), RN_E_CORRUPT_STATE);
+	meta_image_free(img);
+}
+
 TEST(snapshot_of_an_empty_image)
 {
 	struct meta_image *img, *copy;
