@@ -127,6 +127,12 @@ static const struct setting settings[] = {
 	 FIELD(log_retention_check_interval_ms), 1, INT32_MAX,
 	 "How often the node looks for log segments to delete under the retention policy "
 	 "(takes effect with retention)."},
+	{"log.cleaner.enable", SET_BOOL, "true", FIELD(log_cleaner_enable), 0, 1,
+	 "Run the log cleaner, which compacts the partitions of topics whose cleanup.policy "
+	 "includes compact."},
+	{"log.cleaner.backoff.ms", SET_INT, "15000", FIELD(log_cleaner_backoff_ms), 1, INT32_MAX,
+	 "How long the log cleaner waits before looking again when no partition is dirty "
+	 "enough to clean."},
 	{"cluster.id", SET_ID, "(none)", FIELD(cluster_id), 0, CONFIG_MAX_CLUSTER_ID_LEN,
 	 "Id of the cluster this node belongs to. Empty: the first quorum leader creates one "
 	 "(or adopts this setting) and every node stores the id it learns from the metadata log; "

@@ -114,6 +114,8 @@ struct node_config {
 	int64_t auto_leader_rebalance_enable; /* 1 or 0 */
 	int64_t leader_imbalance_check_interval_ms;
 	int64_t log_retention_check_interval_ms;
+	int64_t log_cleaner_enable;     /* log.cleaner.enable (0 or 1) */
+	int64_t log_cleaner_backoff_ms; /* log.cleaner.backoff.ms */
 	/* The cluster id this node must belong to ("" : learn it from the
 	 * metadata log, or create one when the log is empty). */
 	char cluster_id[CONFIG_MAX_CLUSTER_ID_LEN + 1];

@@ -2,6 +2,7 @@
 #include "broker/fetcher.h"
 
 #include "broker/ctrl.h"
+#include "broker/log_retention.h"
 #include "broker/node.h"
 #include "broker/partition.h"
 #include "broker/peer.h"
@@ -443,6 +444,9 @@ static void take_partition(struct session *s, const struct sent_part *sp,
 	/* Anything that changed while the fetch was out makes the answer stale. */
 	if (!p->log || !p->following || p->fetch_leader != s->leader_id ||
 	    p->leader_epoch != sp->leader_epoch || plog_end_offset(p->log) != sp->fetch_offset)
+		return;
+	/* The leader's log may start later than ours (retention). */
+	if (log_retention_follow_leader(p, pd->log_start_offset, rn_err_from_wire(pd->error_code)))
 		return;
 	if (pd->error_code != 0) {
 		int err = rn_err_from_wire(pd->error_code);

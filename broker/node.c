@@ -6,6 +6,8 @@
 #include "broker/ctrl.h"
 #include "broker/fetcher.h"
 #include "broker/handlers.h"
+#include "broker/log_cleaner.h"
+#include "broker/log_retention.h"
 #include "broker/member.h"
 #include "broker/partition.h"
 #include "broker/repl.h"
@@ -450,6 +452,10 @@ int node_start(struct node *n)
 	if (rc == RN_OK)
 		rc = fetcher_new(n, &n->fetcher);
 	if (rc == RN_OK)
+		rc = log_retention_new(n, &n->retention);
+	if (rc == RN_OK)
+		rc = log_cleaner_new(n, &n->cleaner);
+	if (rc == RN_OK)
 		rc = repl_new(n, &n->repl);
 	if (rc == RN_OK)
 		rc = coord_new(n, &n->coord);
@@ -623,6 +629,12 @@ void node_free(struct node *n)
 	 * partitions do. */
 	coord_free(n->coord);
 	n->coord = NULL;
+	/* The cleaner stops (its job dropped) before the logs close. */
+	log_cleaner_free(n->cleaner);
+	n->cleaner = NULL;
+	/* No retention check runs once the node stops. */
+	log_retention_free(n->retention);
+	n->retention = NULL;
 	/* Followers stop fetching before their logs close. */
 	fetcher_free(n->fetcher);
 	n->fetcher = NULL;

@@ -37,6 +37,8 @@ struct conn;
 struct fetch_wait;
 struct member;
 struct fetcher;
+struct log_retention;
+struct log_cleaner;
 struct repl;
 struct coord;
 
@@ -116,6 +118,8 @@ struct node {
 	struct pmgr *pm;
 	struct member *member; /* NULL without the broker role */
 	struct fetcher *fetcher; /* follower fetch sessions */
+	struct log_retention *retention; /* the periodic retention check (log_retention.h) */
+	struct log_cleaner *cleaner;     /* compaction (log_cleaner.h); NULL when disabled */
 	struct repl *repl;       /* ISR proposals and high-watermark checkpoints */
 	struct coord *coord;     /* consumer group coordinators (coord.h) */
 	int lock_fd;

@@ -92,6 +92,21 @@ bool epoch_hist_truncate(struct epoch_hist *h, int64_t end_offset)
 	return changed;
 }
 
+bool epoch_hist_truncate_start(struct epoch_hist *h, int64_t start_offset)
+{
+	uint32_t k = 0;
+	while (k < h->n && h->v[k].start_offset <= start_offset)
+		k++;
+	if (k == 0 || (k == 1 && h->v[0].start_offset == start_offset))
+		return false;
+	/* The epoch that holds the new start keeps its place, starting there;
+	 * the older ones go with their records. */
+	h->v[k - 1].start_offset = start_offset;
+	memmove(h->v, h->v + (k - 1), (size_t)(h->n - (k - 1)) * sizeof(*h->v));
+	h->n -= k - 1;
+	return true;
+}
+
 void epoch_hist_end_offset(const struct epoch_hist *h, int32_t epoch, int64_t log_end,
 			   int32_t *found_epoch, int64_t *end_offset)
 {

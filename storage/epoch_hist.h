@@ -68,6 +68,13 @@ int epoch_hist_add_batch(struct epoch_hist *h, int32_t epoch, int64_t base_offse
 bool epoch_hist_truncate(struct epoch_hist *h, int64_t end_offset);
 
 /*
+ * The log now starts at start_offset (Kafka's truncateFromStart): entries
+ * that start at or before it are dropped except the last of them, which
+ * then starts at start_offset.  True if h changed.
+ */
+bool epoch_hist_truncate_start(struct epoch_hist *h, int64_t start_offset);
+
+/*
  * The largest epoch <= epoch and where it ends (the next entry's start, or
  * log_end for the last).  (-1, -1) when epoch is older than the first entry
  * or h is empty.

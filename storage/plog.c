@@ -614,6 +614,8 @@ int plog_truncate(struct plog *log, int64_t offset)
 		atomic_store(&log->synced_end, offset);
 	pthread_mutex_unlock(&log->sync.lock);
 	atomic_store_explicit(&log->end_offset, offset, memory_order_release);
+	if (log->clean_end > offset)
+		log->clean_end = offset; /* the cleaner checkpoint (plog_clean.c) */
 	if (rc) {
 		LOG_ERROR("storage", "%s: truncation failed; the log is read-only", log->dir);
 		atomic_store(&log->failed, true);

@@ -220,4 +220,154 @@ int plog_sync(struct plog *log, int64_t *synced_end);
 void plog_hold(struct plog *log);
 void plog_unhold(struct plog *log);
 
+/* ------------------------------------------------------------------------
+ * Retention (storage/plog_retention.c).
+ *
+ * Whole closed segments are deleted from the front of the log, oldest
+ * first, as Kafka's retention does; the active segment is never deleted
+ * (nor rolled for the purpose), so a log keeps at least its active segment
+ * whatever the limits.  The log start offset becomes the base offset of the
+ * first remaining segment; after a restart the first segment file gives it.
+ * A deleted segment's files are renamed to "<name>.deleted", the directory
+ * is fsynced, and then they are unlinked; plog_open removes any
+ * "*.deleted" file a crash left behind.  Readers holding a slice of a
+ * deleted segment keep reading it (the slice keeps its files open), and a
+ * background plog_sync that took the segment keeps a reference to it too.
+ * The leader-epoch history is cut at the new start (Kafka's
+ * truncateFromStart): the epoch holding the start then starts there.
+ * ------------------------------------------------------------------------ */
+
+/* Suffix of a segment file being deleted. */
+#define PLOG_DELETED_SUFFIX ".deleted"
+
+struct plog_retention {
+	int64_t retention_ms;    /* delete segments whose newest record is older; -1: never */
+	int64_t retention_bytes; /* delete while the log stays at least this large; -1: never */
+	int64_t max_offset;      /* only segments ending at or below it go (the high watermark) */
+	uint32_t max_segments;   /* the most segments one call deletes (bounds its work) */
+};
+
+/* What one reason deleted. */
+struct plog_deletion {
+	uint32_t segments;
+	uint64_t bytes;
+};
+
+struct plog_retention_result {
+	struct plog_deletion by_time;  /* retention_ms */
+	struct plog_deletion by_size;  /* retention_bytes */
+	struct plog_deletion by_start; /* plog_advance_start */
+	bool restarted;                /* plog_advance_start emptied the log */
+	int64_t start_offset;          /* the log start offset afterwards */
+};
+
+/*
+ * Applies the retention rules to the closed segments, oldest first, each
+ * rule deleting a prefix of the log (it stops at the first segment it
+ * keeps):
+ *   by time: a segment goes when now_ms minus its largest record timestamp
+ *   (its file's modification time when no record has a timestamp) exceeds
+ *   retention_ms;
+ *   by size: then the oldest segment goes as long as the log without it is
+ *   still at least retention_bytes large.
+ * Only segments that end at or below rules->max_offset are candidates, and
+ * at most rules->max_segments are deleted per call; the caller calls again
+ * later for the rest.  *res (always filled) says what went and the new log
+ * start offset.
+ * Returns 0, RN_E_INVAL (NULL arguments, retention values below -1), or
+ * RN_E_IO (the log failed before, or a rename, an fsync or the epoch
+ * history could not be written: what was deleted before the error is
+ * reported in *res and the log stays consistent).
+ */
+int plog_apply_retention(struct plog *log, const struct plog_retention *rules, int64_t now_ms,
+			 struct plog_retention_result *res);
+
+/*
+ * Moves the log start forward to offset, at segment granularity: deletes
+ * the closed segments that end at or below offset (at most max_segments).
+ * When offset is past the log end and no closed segment is left, the active
+ * segment goes too and the log restarts, empty, at offset, with an empty
+ * epoch history (a follower whose whole log is older than its leader's
+ * start, Kafka's truncateFullyAndStartAt).  An offset at or below the start
+ * changes nothing.  Fills *res (res->by_start, res->restarted).
+ * Returns 0, RN_E_INVAL (NULL res, max_segments 0) or RN_E_IO (as for
+ * plog_apply_retention; a failed restart makes the log read-only).
+ */
+int plog_advance_start(struct plog *log, int64_t offset, uint32_t max_segments,
+		       struct plog_retention_result *res);
+
+
+/* ------------------------------------------------------------------------
+ * Compaction (storage/plog_clean.c; docs/storage.md, "Compaction").
+ *
+ * A cleaning keeps only the latest record of each key in the closed
+ * segments, never changing an offset.  It runs in three steps so that the
+ * heavy part can run on a cleaner thread while the owner keeps appending
+ * and reading: plog_clean_begin (owner thread) takes references on the
+ * closed segments; plog_clean_run (any one thread) builds the key map over
+ * the dirty part and writes the cleaned segments beside the log; and
+ * plog_clean_finish (owner thread) swaps them in, crash-safely, unless the
+ * log changed meanwhile (a truncation, segments removed), in which case
+ * the work is discarded.  The offset up to which the log is clean is kept
+ * in the file PLOG_CLEANER_CHECKPOINT_FILE.
+ * ------------------------------------------------------------------------ */
+
+#define PLOG_CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
+
+struct plog_clean_job;
+
+struct plog_clean_params {
+	int64_t now_ms;                /* wall clock */
+	int64_t delete_retention_ms;   /* how long a latest tombstone stays */
+	int64_t min_compaction_lag_ms; /* records younger than this stay dirty */
+	uint32_t map_buckets;          /* key map size; 0: CLEANER_MAP_DEFAULT_BUCKETS */
+	int stop_stage;                /* tests only: PLOG_CLEAN_STOP_*, 0: none */
+};
+
+/* Tests only: where plog_clean_finish stops, as a crash there would. */
+#define PLOG_CLEAN_STOP_CLEANED 1 /* the .cleaned files written, no swap */
+#define PLOG_CLEAN_STOP_SWAP 2    /* renamed to .swap, the old files intact */
+#define PLOG_CLEAN_STOP_DELETED 3 /* the old files renamed to .deleted */
+
+struct plog_clean_stats {
+	int64_t first_offset;  /* first offset of the cleaned range */
+	int64_t end_offset;    /* offset after it (the new checkpoint) */
+	uint64_t records_in, records_out; /* records in the rewritten segments */
+	uint64_t bytes_in, bytes_out;     /* their sizes before and after */
+	uint32_t segments;     /* segments replaced */
+};
+
+/* Owner thread.  The offset up to which the log is clean, and the bytes of
+ * closed segments at or past it (dirty) and of all closed segments. */
+int64_t plog_clean_checkpoint(struct plog *log);
+void plog_clean_dirty(struct plog *log, uint64_t *dirty_bytes, uint64_t *closed_bytes);
+
+/* Owner thread.  Starts a cleaning.  Returns 0 and *out (freed by
+ * plog_clean_job_free), RN_E_NOT_FOUND (no closed segment), RN_E_IO (the
+ * log is read-only) or RN_E_NOMEM.  The job holds the log open. */
+int plog_clean_begin(struct plog *log, const struct plog_clean_params *params,
+		     struct plog_clean_job **out);
+
+/* Any thread, one at a time per job.  Returns 0, RN_E_NOT_FOUND (nothing
+ * to clean: no dirty record old enough), RN_E_CLOSED (aborted), RN_E_IO,
+ * RN_E_NOMEM or RN_E_CORRUPT_STATE (a batch does not decode). */
+int plog_clean_run(struct plog_clean_job *job);
+
+/* Any thread: makes a running plog_clean_run stop soon with RN_E_CLOSED. */
+void plog_clean_abort(struct plog_clean_job *job);
+
+/* Owner thread, after plog_clean_run returned 0.  Swaps the cleaned
+ * segments in and fills *stats.  Returns 0, RN_E_AGAIN (the log changed
+ * meanwhile; the work is discarded) or RN_E_IO (the log is then read-only
+ * until reopened, and the next open completes the swap). */
+int plog_clean_finish(struct plog *log, struct plog_clean_job *job,
+		      struct plog_clean_stats *stats);
+
+/* Removes the job's leftover files and drops its references. */
+void plog_clean_job_free(struct plog_clean_job *job);
+
+/* begin, run and finish on the calling thread.  Returns as they do. */
+int plog_clean(struct plog *log, const struct plog_clean_params *params,
+	       struct plog_clean_stats *stats);
+
 #endif

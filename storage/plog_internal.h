@@ -44,6 +44,8 @@ struct plog {
 	atomic_int refs;             /* the owner plus each plog_hold */
 	struct plog_sync_state sync;
 	struct epoch_hist epochs;    /* leader-epoch history; owner thread only */
+	int64_t clean_end;           /* cleaner checkpoint; owner thread only */
+	bool clean_end_loaded;       /* clean_end was read from its file */
 };
 
 static inline struct segment *plog_active(const struct plog *log)
@@ -82,4 +84,22 @@ int plog_epochs_note_batch(struct plog *log, int32_t epoch, int64_t base_offset)
  * RN_E_IO. */
 int plog_epochs_truncate(struct plog *log, int64_t end_offset);
 
+/* Cuts the leader-epoch history at the log start offset (after a deletion,
+ * and at open, in case a crash came between the two), persisting it when it
+ * changes.  0 or RN_E_IO. */
+int plog_epochs_clamp_start(struct plog *log);
+
+/* True when name is a segment file a deletion left behind ("*.deleted"). */
+bool plog_is_deleted_name(const char *name);
+
+/* Name of the directory (inside the log's) where a cleaning writes its
+ * segments before they move beside the log as "*.cleaned". */
+#define PLOG_CLEAN_TMP_DIR "cleaner.tmp"
+
+/* Finishes or undoes a swap a crash interrupted, at open, before the
+ * segments are listed: "*.cleaned" files and the cleaner's directory are
+ * removed (the old segment is intact), "*.swap" files complete their swap
+ * when the segment's .log.swap exists (and are removed otherwise), and
+ * "*.deleted" files are removed.  0 or RN_E_IO. */
+int plog_clean_recover(struct plog *log);
 #endif

@@ -114,9 +114,12 @@ static int list_segments(struct plog *log, struct bases *logs)
 		int64_t base;
 		const char *ext;
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-		    strcmp(e->d_name, PLOG_EPOCH_CHECKPOINT_FILE) == 0)
+		    strcmp(e->d_name, PLOG_EPOCH_CHECKPOINT_FILE) == 0 ||
+		    strcmp(e->d_name, PLOG_CLEANER_CHECKPOINT_FILE) == 0)
 			continue;
-		if (!seg_parse_name(e->d_name, &base, &ext))
+		if (plog_is_deleted_name(e->d_name))
+			remove_stray(log, e->d_name, "left by an interrupted segment deletion");
+		else if (!seg_parse_name(e->d_name, &base, &ext))
 			remove_stray(log, e->d_name, "not a segment file");
 		else if (strcmp(ext, "log") == 0)
 			rc = bases_push(logs, base);
@@ -351,6 +354,9 @@ int plog_open(const char *dir, const struct plog_config *cfg, int64_t now_ms, st
 	}
 	bool created = false;
 	rc = take_clean_marker(log, &clean);
+	/* A compaction swap a crash interrupted is completed or undone first. */
+	if (rc == 0)
+		rc = plog_clean_recover(log);
 	if (rc == 0)
 		rc = open_segments(log, &created);
 	clean |= created;
@@ -362,6 +368,9 @@ int plog_open(const char *dir, const struct plog_config *cfg, int64_t now_ms, st
 	plog_count_closed_bytes(log);
 	atomic_store(&log->end_offset, active->end_offset);
 	rc = plog_epochs_open(log);
+	/* Retention may have deleted segments without cutting the history. */
+	if (rc == 0)
+		rc = plog_epochs_clamp_start(log);
 	if (rc)
 		goto fail_log;
 	atomic_store(&log->synced_end, active->end_offset);

@@ -171,8 +171,14 @@ static int header_check(const uint8_t *buf, size_t len, uint32_t max_records,
 		return RN_E_UNSUPPORTED_COMPRESSION_TYPE;
 	if (info->record_count < 0)
 		return RN_E_CORRUPT_MESSAGE;
+	/* An empty batch is what compaction leaves where it removed every
+	 * record of a range: it keeps the offsets base..base+last_offset_delta
+	 * accounted for and holds no records (uncompressed). */
 	if (info->record_count == 0)
-		return RN_E_INVALID_RECORD;
+		return info->last_offset_delta >= 0 && codec == BATCH_COMPRESSION_NONE &&
+				       len == BATCH_HEADER_BYTES
+			       ? 0
+			       : RN_E_INVALID_RECORD;
 
 	uint32_t limit = max_records;
 	if (limit > RN_MAX_RECORDS_PER_BATCH)
