@@ -158,6 +158,12 @@ static int produce_partition(struct req *r, struct partition *p, int32_t acks,
 		LOG_WARN("produce", "peer=%s %s-%d: %s", r->peer, p->topic, p->index, why);
 		return rc;
 	}
+	/* Empty batches are what compaction leaves in a log; a producer has
+	 * no business claiming offsets without records. */
+	if (info.record_count == 0) {
+		snprintf(why, why_len, "record batch holds no records");
+		return RN_E_INVALID_RECORD;
+	}
 	if ((int64_t)records->len > p->conf.max_message_bytes) {
 		snprintf(why, why_len, "record batch of %zu bytes exceeds max.message.bytes %" PRId64,
 			 records->len, p->conf.max_message_bytes);

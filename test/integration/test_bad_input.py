@@ -4,6 +4,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import rtest  # noqa: E402
@@ -21,6 +22,7 @@ INVALID_PARTITIONS = 37
 INVALID_REPLICATION_FACTOR = 38
 INVALID_CONFIG = 40
 INVALID_REQUIRED_ACKS = 21
+INVALID_RECORD = 87
 UNSUPPORTED_API = 1001
 FRAME_TOO_LARGE = 1002
 MALFORMED_FRAME = 1003
@@ -162,9 +164,18 @@ def test_corrupt_batches(workdir):
         s.sendall(request(API_PRODUCE, 6, produce_body("c", 0, good, acks=3)))
         resp = read_frame(s)
         assert first(resp, 2) == INVALID_REQUIRED_ACKS or partition_error(resp, 100)[0] == INVALID_REQUIRED_ACKS, resp
+        # An empty batch claiming 1001 offsets: what compaction leaves in a
+        # log, never what a producer may send.
+        ts = int(time.time() * 1000)
+        after_crc = struct.pack(">hiqqqhii", 0, 1000, ts, ts, -1, -1, -1, 0)
+        head = struct.pack(">ib", -1, 2) + struct.pack(">I", rtest.crc32c(after_crc))
+        empty = struct.pack(">qi", 0, len(head) + len(after_crc)) + head + after_crc
+        s.sendall(request(API_PRODUCE, 8, produce_body("c", 0, empty)))
+        err, _ = partition_error(read_frame(s), 100)
+        assert err == INVALID_RECORD
         # The good batch is accepted on the same connection, at offset 0:
         # nothing of the refused ones was stored.
-        s.sendall(request(API_PRODUCE, 7, produce_body("c", 0, good)))
+        s.sendall(request(API_PRODUCE, 9, produce_body("c", 0, good)))
         err, part = partition_error(read_frame(s), 100)
         assert err == 0 and first(part, 4) == 0, part
     r = cli(["-b", node.address, "consume", "c", "-o", "beginning", "-e", "-f", "%o:%k:%s\n"])
