@@ -838,6 +838,12 @@ static int drain_part(struct runnel_consumer *c, struct cpart *p, struct runnel_
 	struct record_view rv;
 	while (*n < max && p->active && !p->need_resolve) {
 		int rc = fetchbuf_next(&p->fb, p->position, &rv);
+		/* Every batch read: the position moves past the last one even
+		 * when its last offsets returned nothing (compaction leaves empty
+		 * batches where it removed records), or the next fetch would ask
+		 * for the same removed range again. */
+		if (rc == 0 && p->fb.end_offset > p->position)
+			p->position = p->fb.end_offset;
 		/* FULL: the next batch is compressed and waits for room in the
 		 * arena, which the next poll frees. */
 		if (rc == 0 || rc == RN_E_FULL)

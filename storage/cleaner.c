@@ -129,28 +129,20 @@ int64_t cleaner_map_get(const struct cleaner_map *m, const uint8_t *key, int32_t
 
 /* ---- what survives ---- */
 
-enum cleaner_verdict cleaner_keeps(const struct cleaner_rules *rules,
-				   const struct record_view *rec, int64_t batch_max_ts)
+bool cleaner_keeps(const struct cleaner_rules *rules, const struct record_view *rec,
+		   int64_t batch_max_ts)
 {
 	if (rec->offset >= rules->map_end)
-		return CLEANER_KEEP;
+		return true;
 	/* A record without a key cannot be superseded; Kafka refuses them in
 	 * compacted topics at produce time, this log keeps what it holds. */
 	if (rec->key_len < 0)
-		return CLEANER_KEEP;
-	bool tomb;
-	int64_t latest = cleaner_map_get(rules->map, rec->key, rec->key_len, &tomb);
-	bool last = rec->offset == rules->keep_offset;
-	if (latest > rec->offset) {
-		if (!last)
-			return CLEANER_DROP;
-		return tomb && rec->value_len >= 0 ? CLEANER_KEEP_AS_TOMBSTONE : CLEANER_KEEP;
-	}
+		return true;
+	if (cleaner_map_get(rules->map, rec->key, rec->key_len, NULL) > rec->offset)
+		return false;
 	/* The latest record of its key (or a key the dirty part does not
 	 * touch): a tombstone goes once its delete retention has passed. */
-	if (rec->value_len < 0 && batch_max_ts < rules->delete_before_ms && !last)
-		return CLEANER_DROP;
-	return CLEANER_KEEP;
+	return !(rec->value_len < 0 && batch_max_ts < rules->delete_before_ms);
 }
 
 /* ---- the rewrite ---- */
@@ -252,8 +244,7 @@ static void run_start(struct cleaner_writer *w, struct batch_builder *b)
 	batch_builder_init(b, w->build, RN_MAX_BATCH_BYTES);
 }
 
-static int run_add(struct cleaner_writer *w, struct batch_builder *b, const struct record_view *rec,
-		   bool as_tombstone)
+static int run_add(struct cleaner_writer *w, struct batch_builder *b, const struct record_view *rec)
 {
 	uint32_t n = 0;
 	const uint8_t *pos = rec->headers;
@@ -265,9 +256,8 @@ static int run_add(struct cleaner_writer *w, struct batch_builder *b, const stru
 		n++;
 	}
 	/* The record came out of a batch of at most this size, so it fits. */
-	int rc = batch_builder_add(b, rec->timestamp, rec->key, rec->key_len,
-				   as_tombstone ? NULL : rec->value, as_tombstone ? -1 : rec->value_len,
-				   w->hdrs, n);
+	int rc = batch_builder_add(b, rec->timestamp, rec->key, rec->key_len, rec->value,
+				   rec->value_len, w->hdrs, n);
 	return rc == 0 ? 0 : RN_E_CORRUPT_STATE;
 }
 
@@ -322,7 +312,7 @@ int cleaner_rewrite_batch(struct cleaner_writer *w, const struct cleaner_rules *
 		all = true;
 		int rc;
 		while ((rc = batch_iter_next(&it, &rec)) == 1)
-			if (cleaner_keeps(rules, &rec, info.max_timestamp) != CLEANER_KEEP) {
+			if (!cleaner_keeps(rules, &rec, info.max_timestamp)) {
 				all = false;
 				break;
 			}
@@ -348,8 +338,7 @@ int cleaner_rewrite_batch(struct cleaner_writer *w, const struct cleaner_rules *
 	while ((rc = batch_iter_next(&it, &rec)) == 1) {
 		if (rec.offset < next || rec.offset > last)
 			return RN_E_CORRUPT_STATE;
-		enum cleaner_verdict v = cleaner_keeps(rules, &rec, info.max_timestamp);
-		bool keep = v != CLEANER_DROP;
+		bool keep = cleaner_keeps(rules, &rec, info.max_timestamp);
 		if (keep && run_base < 0) {
 			if (rec.offset > next && (rc = gap_add(w, &info, next, rec.offset)) != 0)
 				return rc;
@@ -364,7 +353,7 @@ int cleaner_rewrite_batch(struct cleaner_writer *w, const struct cleaner_rules *
 			/* Survivors in one run have consecutive offsets. */
 			if (rec.offset != run_base + b.count)
 				return RN_E_CORRUPT_STATE;
-			if ((rc = run_add(w, &b, &rec, v == CLEANER_KEEP_AS_TOMBSTONE)) != 0)
+			if ((rc = run_add(w, &b, &rec)) != 0)
 				return rc;
 			w->records_out++;
 			next = rec.offset + 1;

@@ -67,26 +67,12 @@ struct cleaner_rules {
 	int64_t map_end;         /* records at or past this offset are all kept */
 	int64_t delete_before_ms; /* a latest tombstone in a batch whose max
 				     timestamp is below this is removed */
-	int64_t keep_offset;     /* this record is kept whatever it is: the
-				    last of its segment, so that a segment
-				    never ends in removed offsets a reader
-				    could not get past */
 };
 
-/* What becomes of a record. */
-enum cleaner_verdict {
-	CLEANER_DROP = 0,
-	CLEANER_KEEP = 1,
-	/* The segment's last record, superseded by a tombstone: it stays as a
-	 * tombstone of its key, so that it never brings back a value a later
-	 * tombstone deleted once that tombstone is gone. */
-	CLEANER_KEEP_AS_TOMBSTONE = 2,
-};
-
-/* What becomes of the record rec of a batch with max timestamp
- * batch_max_ts under rules. */
-enum cleaner_verdict cleaner_keeps(const struct cleaner_rules *rules,
-				   const struct record_view *rec, int64_t batch_max_ts);
+/* Whether the record rec of a batch with max timestamp batch_max_ts
+ * survives under rules. */
+bool cleaner_keeps(const struct cleaner_rules *rules, const struct record_view *rec,
+		   int64_t batch_max_ts);
 
 /* Receives each output batch of a rewrite: buf[0..len), one whole batch.
  * Returns 0 or an error that stops the rewrite. */

@@ -393,16 +393,9 @@ static int seal_output(struct plog_clean_job *job, struct segment *out,
 /* Rewrites segment i into the temporary directory; keeps the result when a
  * record went and the segment did not grow. */
 static int clean_segment(struct plog_clean_job *job, uint32_t i, struct seg_walker *w,
-			 struct cleaner_writer *cw, const struct cleaner_rules *all_rules)
+			 struct cleaner_writer *cw, const struct cleaner_rules *rules)
 {
 	struct segment *old = job->segs[i].old;
-	/* A fetch returns batches of one segment: a segment ending in an
-	 * empty batch would hand a consumer positioned there nothing to read
-	 * past, so the segment's last record always stays (compaction keeps
-	 * at least the latest value of each key, never promises fewer). */
-	struct cleaner_rules seg_rules = *all_rules;
-	seg_rules.keep_offset = old->end_offset - 1;
-	const struct cleaner_rules *rules = &seg_rules;
 	struct plog *log = job->log;
 	struct segment *out;
 	int rc = segment_create(job->tmp_fd, old->base_offset, log->cfg.index_interval_bytes,
@@ -507,7 +500,6 @@ int plog_clean_run(struct plog_clean_job *job)
 			.map = map,
 			.map_end = map_end,
 			.delete_before_ms = job->params.now_ms - job->params.delete_retention_ms,
-			.keep_offset = -1,
 		};
 		job->stats.first_offset = job->segs[0].old->base_offset;
 		job->stats.end_offset = map_end;

@@ -82,27 +82,9 @@ static int fill(struct plog *log, int n, int keys, int per_batch, int codec,
 
 /* Whether the record at offset survives a cleaning whose map covered
  * [0, map_end) with tombstones removed when drop_tombs. */
-/* The log directory verify looks at: the last offset of each closed
- * segment (one below each later segment's base) is always kept. */
-static const char *cur_dir;
-static bool seg_last[MAX_RECS];
-
-static void load_segment_ends(void)
-{
-	memset(seg_last, 0, sizeof(seg_last));
-	DIR *d = opendir(cur_dir);
-	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL)
-		if (strlen(e->d_name) == 24 && strcmp(e->d_name + 20, ".log") == 0 &&
-		    atoll(e->d_name) > 0 && atoll(e->d_name) <= MAX_RECS)
-			seg_last[atoll(e->d_name) - 1] = true;
-	if (d)
-		closedir(d);
-}
-
 static bool expected(int64_t offset, int64_t map_end, int64_t end, bool drop_tombs)
 {
-	if (offset >= map_end || seg_last[offset])
+	if (offset >= map_end)
 		return true;
 	for (int64_t o = offset + 1; o < map_end && o < end; o++)
 		if (rec_key[o] == rec_key[offset])
@@ -121,7 +103,6 @@ static int verify(struct plog *log, int64_t map_end, bool drop_tombs)
 	int64_t off = plog_start_offset(log), end = plog_end_offset(log), last = -1;
 	memset(seen, 0, sizeof(seen));
 	lz4_partial = 0;
-	load_segment_ends();
 	uint8_t *buf = malloc(1 << 20);
 	while (off < end) {
 		struct plog_slice s;
@@ -154,11 +135,8 @@ static int verify(struct plog *log, int64_t map_end, bool drop_tombs)
 				char val[32];
 				int vl = value_of(val, sizeof(val), rec.offset);
 				seen_null[rec.offset] = rec.value_len == -1;
-				/* A segment's last record may stay as a tombstone
-				 * when a later tombstone superseded it. */
-				bool stale_tomb = seg_last[rec.offset] && rec.value_len == -1;
-				if (!stale_tomb && rec_tomb[rec.offset] ? rec.value_len != -1
-							 : !stale_tomb && (rec.value_len != vl ||
+				if (rec_tomb[rec.offset] ? rec.value_len != -1
+							 : (rec.value_len != vl ||
 							    memcmp(rec.value, val, (size_t)vl) != 0))
 					return __LINE__;
 				if (rec.timestamp != TS_BASE + rec.offset)
@@ -189,7 +167,6 @@ static struct plog_clean_params params_at(int64_t now_ms)
 TEST(latest_value_per_key_survives)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 100 * 100, 100, 7, BATCH_COMPRESSION_NONE, NULL));
@@ -228,7 +205,6 @@ TEST(latest_value_per_key_survives)
 TEST(bigger_log_with_small_map)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 16384);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 100 * 1000, 100, 50, BATCH_COMPRESSION_NONE, NULL));
@@ -259,7 +235,6 @@ static bool every_tenth_update_of_low_keys(int64_t o)
 TEST(tombstones_go_after_delete_retention)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 100 * 100, 100, 7, BATCH_COMPRESSION_NONE,
@@ -283,7 +258,7 @@ TEST(tombstones_go_after_delete_retention)
 	CHECK_OK(plog_clean(log, &p, &st));
 	CHECK_EQ_INT(verify(log, st.end_offset, true), 0);
 	for (int64_t o = 9900; o < 9910; o++)
-		CHECK(!seen[o] || seg_last[o]);
+		CHECK(!seen[o]);
 	for (int k = 0; k < 10; k++)
 		for (int64_t o = 0; o < 10000; o++)
 			CHECK(!(seen[o] && rec_key[o] == k && !seen_null[o]));
@@ -293,7 +268,6 @@ TEST(tombstones_go_after_delete_retention)
 TEST(min_compaction_lag_keeps_young_records_dirty)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 5000, 100, 7, BATCH_COMPRESSION_NONE, NULL));
@@ -313,7 +287,6 @@ TEST(min_compaction_lag_keeps_young_records_dirty)
 TEST(lz4_batches_are_cleaned)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 30 * 50, 30, 20, BATCH_COMPRESSION_LZ4, NULL));
@@ -334,7 +307,6 @@ TEST(lz4_batches_are_cleaned)
 TEST(slice_held_across_the_swap_reads_old_bytes)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 3000, 100, 7, BATCH_COMPRESSION_NONE, NULL));
@@ -374,7 +346,6 @@ static int dir_has_suffix(const char *dir, const char *suffix)
 static int crash_at(int stage, const char *suffix, bool cleaned_after)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	if (!log || fill(log, 3000, 100, 7, BATCH_COMPRESSION_NONE, NULL) != 0)
 		return __LINE__;
@@ -387,7 +358,6 @@ static int crash_at(int stage, const char *suffix, bool cleaned_after)
 	/* A whole cleaning covers the closed segments: up to the active
 	 * one's base, the largest .log in the directory. */
 	int64_t map_end = 0;
-	cur_dir = dir;
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	while (d && (e = readdir(d)) != NULL)
@@ -426,7 +396,6 @@ TEST(crash_during_the_swap_loses_nothing)
 TEST(discarded_when_the_log_is_truncated_meanwhile)
 {
 	const char *dir = harness_tmpdir();
-	cur_dir = dir;
 	struct plog *log = open_small(dir, 4096);
 	CHECK(log != NULL);
 	CHECK_OK(fill(log, 3000, 100, 10, BATCH_COMPRESSION_NONE, NULL));
