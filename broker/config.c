@@ -125,8 +125,8 @@ static const struct setting settings[] = {
 	 "replica (with auto.leader.rebalance.enable)."},
 	{"log.retention.check.interval.ms", SET_INT, "300000",
 	 FIELD(log_retention_check_interval_ms), 1, INT32_MAX,
-	 "How often the node looks for log segments to delete under the retention policy "
-	 "(takes effect with retention)."},
+	 "How often the node deletes log segments that the retention.ms and retention.bytes "
+	 "of their topics no longer keep."},
 	{"log.cleaner.enable", SET_BOOL, "true", FIELD(log_cleaner_enable), 0, 1,
 	 "Run the log cleaner, which compacts the partitions of topics whose cleanup.policy "
 	 "includes compact."},
