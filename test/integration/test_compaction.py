@@ -9,7 +9,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import rtest  # noqa: E402
-from rtest import Node, cli  # noqa: E402
+from rtest import Cluster, Node, cli  # noqa: E402
 
 CLEANER_ARGS = ["--log-cleaner-backoff-ms", "200"]
 PRODUCER_X = ["-X", "batch.size=2000", "-X", "linger.ms=0"]
@@ -97,12 +97,13 @@ def test_compaction_keeps_latest_values(workdir):
     wait_for("another cleaning", lambda: cleanings(node, "table") > before)
     time.sleep(0.5)
     recs = consume(b, "table")
-    # No value of a deleted key is left (a segment's last record may stay,
-    # as a tombstone of its key).
-    for o, k, v in recs:
-        assert not (k in ["k%03d" % i for i in range(5)] and v), (o, k, v)
-    assert len([1 for _, k, _ in recs if k.startswith("k") and k < "k005"]) < 10, recs[:20]
-    check_latest(recs, deleted=["k%03d" % k for k in range(5)])
+    # Nothing of a deleted key is left, tombstones included, and every
+    # other key of the table appears once: its latest value.
+    deleted = ["k%03d" % i for i in range(5)]
+    assert not [r for r in recs if r[1] in deleted], [r for r in recs if r[1] in deleted][:10]
+    table = [k for _, k, _ in recs if k.startswith("k")]
+    assert sorted(table) == ["k%03d" % k for k in range(5, KEYS)], len(table)
+    check_latest(recs, deleted=deleted)
     assert not glob.glob(os.path.join(node.data_dir, "topics", "table-0", "*.cleaned"))
     # The cleaned log reopens with the same content.
     node.stop()
@@ -142,5 +143,35 @@ def test_reading_during_compaction_and_kill9(workdir):
     node.stop()
 
 
+def test_replicas_compact_to_the_same_records(workdir):
+    # Every replica cleans its own copy; from the same batches they reach
+    # the same records, which a consumer reading from each replica sees.
+    cluster = Cluster(workdir, n=3, extra_args=CLEANER_ARGS)
+    for i, node in enumerate(cluster.nodes):
+        node.extra_args += ["--rack", "r%d" % (i + 1)]
+    cluster.start()
+    b = cluster.bootstrap
+    cli(["-b", b, "topic", "create", "rep", "-p", "1", "-r", "3"] + TOPIC_CONF)
+    produce(b, "rep", updates(20), "--acks", "all")
+    produce(b, "rep", ["f%04d:x\n" % i for i in range(300)], "--acks", "all")
+    wait_for("every replica to clean", lambda: all(cleanings(n, "rep") > 0 for n in cluster.nodes))
+
+    def copies():
+        out = []
+        for n in cluster.nodes:
+            r = cli(["-b", b, "consume", "rep", "-o", "beginning", "-e", "--rack", "r%d" % n.node_id,
+                     "-f", "%o %k %s\\n"], timeout=60)
+            out.append(r.stdout)
+        return out if out[0] == out[1] == out[2] else None
+
+    same = wait_for("the three copies to be equal", copies, timeout=40)
+    recs = [tuple(line.split(" ")) for line in same[0].splitlines()]
+    table = [k for _, k, _ in recs if k.startswith("k")]
+    # Every table key is in a closed segment, cleaned to its latest value.
+    assert sorted(table) == ["k%03d" % k for k in range(KEYS)], len(table)
+    cluster.stop()
+
+
 if __name__ == "__main__":
-    rtest.run([test_compaction_keeps_latest_values, test_reading_during_compaction_and_kill9])
+    rtest.run([test_compaction_keeps_latest_values, test_reading_during_compaction_and_kill9,
+               test_replicas_compact_to_the_same_records])
