@@ -255,10 +255,15 @@ void pmgr_apply_topic_config(struct pmgr *pm, const struct meta_topic *mt)
 		struct partition *p = t->parts[i];
 		if (!p)
 			continue;
-		/* An open log keeps the segment settings it was opened with. */
+		/* segment.bytes and segment.ms apply to an open log from its next
+		 * append; the index interval stays what the log was opened with. */
 		struct plog_config plog = p->conf.plog;
 		p->conf = t->conf;
+		plog.segment_bytes = t->conf.plog.segment_bytes;
+		plog.segment_ms = t->conf.plog.segment_ms;
 		p->conf.plog = plog;
+		if (p->log)
+			plog_set_segment_config(p->log, plog.segment_bytes, plog.segment_ms);
 		if (p->leading && replica_leader_set_min_isr(&p->rl, p->conf.min_insync_replicas))
 			hw_moved(p);
 		else if (p->leading)

@@ -25,6 +25,24 @@ void plog_config_default(struct plog_config *cfg)
 
 /* ---- lifetime ---- */
 
+/* Enough index entries for a full segment at the configured interval, so
+ * appends never grow the index; a segment rolls when it is full. */
+static uint32_t index_capacity(const struct plog_config *cfg)
+{
+	uint32_t interval = cfg->index_interval_bytes ? cfg->index_interval_bytes : 1;
+	uint64_t per_segment = cfg->segment_bytes / interval + 2;
+	return per_segment < cfg->max_index_entries ? (uint32_t)per_segment
+						    : cfg->max_index_entries;
+}
+
+void plog_set_segment_config(struct plog *log, uint64_t segment_bytes, int64_t segment_ms)
+{
+	RN_ASSERT(segment_bytes > 0);
+	log->cfg.segment_bytes = segment_bytes;
+	log->cfg.segment_ms = segment_ms;
+	log->idx_cap = index_capacity(&log->cfg);
+}
+
 struct plog *plog_alloc(const char *dir, const struct plog_config *cfg)
 {
 	struct plog *log = calloc(1, sizeof(*log));
@@ -47,12 +65,7 @@ struct plog *plog_alloc(const char *dir, const struct plog_config *cfg)
 	log->dir_fd = -1;
 	log->read_seg_base = -1;
 	log->cfg = *cfg;
-	/* Enough entries for a full segment at the configured interval, so
-	 * appends never grow the index; a segment rolls when it is full. */
-	uint32_t interval = cfg->index_interval_bytes ? cfg->index_interval_bytes : 1;
-	uint64_t per_segment = cfg->segment_bytes / interval + 2;
-	log->idx_cap = per_segment < cfg->max_index_entries ? (uint32_t)per_segment
-							    : cfg->max_index_entries;
+	log->idx_cap = index_capacity(cfg);
 	atomic_init(&log->end_offset, 0);
 	atomic_init(&log->synced_end, 0);
 	atomic_init(&log->failed, false);
@@ -216,6 +229,11 @@ static bool should_roll(const struct plog *log, const struct segment *s, size_t 
 		return true;
 	if (s->idx.count >= log->cfg.max_index_entries ||
 	    s->tidx.count >= log->cfg.max_index_entries)
+		return true;
+	/* The active segment's index was sized for the segment.bytes it was
+	 * created under; a larger value set since starts a new segment. */
+	if (s->idx.mapped && s->idx.writable &&
+	    (s->idx.count >= s->idx.cap || s->tidx.count >= s->tidx.cap))
 		return true;
 	return s->end_offset + last_offset_delta - s->base_offset > PLOG_MAX_RELATIVE_OFFSET;
 }

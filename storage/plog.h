@@ -138,6 +138,10 @@ void plog_ref_release(void *ref);
 int plog_offset_for_timestamp(struct plog *log, int64_t timestamp_ms, int64_t *offset,
 			      int64_t *found_timestamp);
 
+/* Changes segment.bytes and segment.ms of an open log (owner thread): the
+ * next append rolls by the new values; segments are never rewritten. */
+void plog_set_segment_config(struct plog *log, uint64_t segment_bytes, int64_t segment_ms);
+
 /* Rolls if the active segment is older than segment_ms. */
 int plog_maybe_roll(struct plog *log, int64_t now_ms);
 

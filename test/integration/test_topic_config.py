@@ -226,6 +226,27 @@ def test_wire_apis_through_a_follower(workdir):
     c.stop()
 
 
+def test_segment_size_changes_on_a_live_log(workdir):
+    # segment.bytes altered on a topic that is being written takes effect
+    # at the next roll, without a restart.
+    node = rtest.Node(workdir).start()
+    b = node.address
+    cli(["-b", b, "topic", "create", "seg", "-p", "1"])
+    lines = "".join("r%05d-%s\n" % (i, "x" * 90) for i in range(1000))
+    cli(["-b", b, "produce", "seg", "--acks", "1"], input=lines)
+    part_dir = os.path.join(node.data_dir, "topics", "seg-0")
+    segments = lambda: len([f for f in os.listdir(part_dir) if f.endswith(".log")])
+    assert segments() == 1
+    cli(["-b", b, "topic", "alter-config", "seg", "-c", "segment.bytes=8192"])
+    cli(["-b", b, "produce", "seg", "--acks", "1", "-X", "batch.size=4096"], input=lines)
+    # About 100 KB more at 8 KiB per segment.
+    assert segments() >= 10, segments()
+    r = cli(["-b", b, "consume", "seg", "-o", "beginning", "-e"])
+    assert len(r.stdout.splitlines()) == 2000
+    node.stop()
+
+
 if __name__ == "__main__":
     rtest.run([test_topic_config_lifecycle, test_partitions_follow_altered_configs,
+               test_segment_size_changes_on_a_live_log,
                test_wire_apis_through_a_follower])
