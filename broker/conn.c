@@ -285,6 +285,9 @@ static void dispatch_api(struct req *r)
 	case RUNNEL__API_KEY__API_ELECT_LEADERS:
 		handle_elect_leaders(r);
 		return;
+	case RUNNEL__API_KEY__API_INIT_PRODUCER_ID:
+		handle_init_producer_id(r);
+		return;
 	case RUNNEL__API_KEY__API_RAFT_MESSAGE:
 		handle_raft_message(r);
 		return;

@@ -265,6 +265,24 @@ int ctrl_alter_partition(struct ctrl *c, int32_t broker_id, int64_t broker_epoch
 	return rc;
 }
 
+int ctrl_init_producer_id(struct ctrl *c, int64_t *producer_id, uint64_t *index, char *why)
+{
+	why[0] = '\0';
+	*index = 0;
+	if (!ctrl_is_active(c)) {
+		ctrl_not_controller_why(c, why);
+		return RN_E_NOT_CONTROLLER;
+	}
+	struct meta_record *recs = NULL;
+	uint32_t count = 0;
+	int rc = controller_plan_producer_id(c->lc, c->img, producer_id, &recs, &count, why,
+					     CTRL_WHY_LEN);
+	if (rc == RN_OK)
+		rc = ctrl_propose(c, recs, count, index);
+	controller_records_free(recs, count);
+	return rc;
+}
+
 /* Kafka's auto.leader.rebalance.enable: every
  * leader.imbalance.check.interval.ms, leadership goes back to each
  * partition's first replica where it is in sync again. */

@@ -151,6 +151,19 @@ int ctrl_alter_partition(struct ctrl *c, int32_t broker_id, int64_t broker_epoch
 			 int32_t leader_epoch, int32_t partition_epoch, const int32_t *new_isr,
 			 uint32_t n, uint64_t *index, char *why);
 
+/*
+ * InitProducerId reaches the active controller: hands out one producer id
+ * (controller_plan_producer_id) and proposes the PRODUCER_IDS record that
+ * commits it.  The id may be given to the client only once *index is
+ * applied (ctrl_wait_applied).
+ *   producer_id  receives the id
+ *   index        receives the index of the record
+ *   why          CTRL_WHY_LEN bytes: a sentence for the client on error
+ * Returns 0, RN_E_NOT_CONTROLLER, RN_E_FULL (ids exhausted) or
+ * ctrl_propose's errors.
+ */
+int ctrl_init_producer_id(struct ctrl *c, int64_t *producer_id, uint64_t *index, char *why);
+
 /* The active controller's lifecycle state, for the replication planners
  * (controller/replication.h); NULL when this node is not active. */
 const struct controller_lifecycle *ctrl_lifecycle(const struct ctrl *c);

@@ -4,7 +4,7 @@
 
 /*
  * Only the active controller can answer CreateTopics, DeleteTopics,
- * IncrementalAlterConfigs and ElectLeaders.  A client that reaches only brokers (dedicated controllers
+ * IncrementalAlterConfigs, ElectLeaders and InitProducerId.  A client that reaches only brokers (dedicated controllers
  * on a network the client cannot see) still administers the cluster,
  * because a broker that is not the active controller forwards such a request
  * over its peer connection to the quorum leader (broker/peer.h), and answers

@@ -27,6 +27,7 @@ void handle_broker_registration(struct req *r);
 void handle_broker_heartbeat(struct req *r);
 void handle_alter_partition(struct req *r);
 void handle_elect_leaders(struct req *r);
+void handle_init_producer_id(struct req *r);
 void handle_find_coordinator(struct req *r);
 void handle_join_group(struct req *r);
 void handle_sync_group(struct req *r);

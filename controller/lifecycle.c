@@ -41,6 +41,10 @@ struct controller_lifecycle {
 	bool held;
 	uint64_t held_applied;
 	int64_t held_ms;
+	/* The next producer id this controller would hand out, counting the
+	 * PRODUCER_IDS records it proposed and has not seen applied; 0 right
+	 * after a reset, when the image alone decides. */
+	int64_t next_producer_id;
 };
 
 /* The records being built for one call. */
@@ -166,6 +170,7 @@ int controller_lifecycle_reset(struct controller_lifecycle *lc, const struct met
 	lc->session_count = 0;
 	lc->held = false;
 	lc->last_epoch = 0;
+	lc->next_producer_id = 0;
 	for (uint32_t i = 0; i < meta_image_broker_count(img); i++) {
 		const struct meta_broker *b = meta_image_broker_at(img, i);
 		RN_ASSERT(session_get(lc, b->node_id, now_ms) != NULL);
@@ -575,4 +580,33 @@ bool controller_broker_eligible(const struct controller_lifecycle *lc,
 	if (!b)
 		return false;
 	return lc ? broker_alive(lc, b) : !b->fenced;
+}
+
+/* ---- producer ids ------------------------------------------------------------ */
+
+int controller_plan_producer_id(struct controller_lifecycle *lc, const struct meta_image *img,
+				int64_t *producer_id, struct meta_record **records,
+				uint32_t *count, char *why, size_t why_len)
+{
+	*records = NULL;
+	*count = 0;
+	int64_t id = meta_image_next_producer_id(img);
+	if (lc->next_producer_id > id)
+		id = lc->next_producer_id;
+	RN_ASSERT(id >= 0 && id <= META_MAX_PRODUCER_ID + 1);
+	if (id > META_MAX_PRODUCER_ID) {
+		say(why, why_len, "producer ids are exhausted: every id up to %" PRId64
+				  " has been handed out", (int64_t)META_MAX_PRODUCER_ID);
+		return RN_E_FULL;
+	}
+	struct meta_record *rec = calloc(1, sizeof(*rec));
+	if (!rec)
+		return RN_E_NOMEM;
+	rec->type = META_REC_PRODUCER_IDS;
+	rec->u.producer_ids.next_producer_id = id + 1;
+	lc->next_producer_id = id + 1;
+	*producer_id = id;
+	*records = rec;
+	*count = 1;
+	return 0;
 }

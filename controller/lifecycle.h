@@ -69,8 +69,9 @@ int controller_lifecycle_new(int64_t session_timeout_ms, struct controller_lifec
 void controller_lifecycle_free(struct controller_lifecycle *lc);
 
 /*
- * Starts a new term of leadership: forgets every pending proposal and gives
- * each broker registered in img a fresh session starting at now_ms.
+ * Starts a new term of leadership: forgets every pending proposal (broker
+ * records and producer ids) and gives each broker registered in img a fresh
+ * session starting at now_ms.
  * Returns 0 or RN_E_NOMEM.
  */
 int controller_lifecycle_reset(struct controller_lifecycle *lc, const struct meta_image *img,
@@ -146,6 +147,25 @@ int controller_broker_heartbeat(struct controller_lifecycle *lc, const struct me
  */
 int controller_lifecycle_tick(struct controller_lifecycle *lc, const struct meta_image *img,
 			      int64_t now_ms, struct meta_record **records, uint32_t *count);
+
+/*
+ * Hands out one producer id (InitProducerId) and returns the PRODUCER_IDS
+ * record that commits it: next_producer_id = *producer_id + 1.  The id is
+ * the image's next id, or above every id this controller handed out since
+ * its last controller_lifecycle_reset when those records are not applied
+ * yet, so two requests planned before either commits never get the same
+ * id.  An id whose record is lost (leadership moved before it committed)
+ * is handed out again by the next controller: the client never got it,
+ * because the answer waits for the commit.
+ *   producer_id     receives the id (0..META_MAX_PRODUCER_ID)
+ *   records, count  receive the one record to propose
+ *   why, why_len    receive a sentence for the client on error (may be NULL/0)
+ * Returns 0, RN_E_FULL (every id up to META_MAX_PRODUCER_ID has been
+ * handed out) or RN_E_NOMEM.
+ */
+int controller_plan_producer_id(struct controller_lifecycle *lc, const struct meta_image *img,
+				int64_t *producer_id, struct meta_record **records,
+				uint32_t *count, char *why, size_t why_len);
 
 /*
  * True when broker node_id may be in an ISR or lead: it is registered and

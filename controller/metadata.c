@@ -24,6 +24,8 @@ struct meta_image {
 	/* Cluster-wide config defaults, in the order they were first set. */
 	struct meta_config_entry *defaults;
 	uint32_t default_count;
+	/* Every producer id below this one has been handed out. */
+	int64_t next_producer_id;
 };
 
 static const char *const record_names[] = {
@@ -35,6 +37,7 @@ static const char *const record_names[] = {
 	[META_REC_REMOVE_TOPIC] = "REMOVE_TOPIC",
 	[META_REC_PARTITION_CHANGE] = "PARTITION_CHANGE",
 	[META_REC_CONFIG] = "CONFIG",
+	[META_REC_PRODUCER_IDS] = "PRODUCER_IDS",
 };
 
 const char *meta_record_type_name(enum meta_record_type type)
@@ -292,6 +295,11 @@ const struct meta_broker *meta_image_broker(const struct meta_image *img, int32_
 const char *meta_image_cluster_id(const struct meta_image *img)
 {
 	return img->cluster_id;
+}
+
+int64_t meta_image_next_producer_id(const struct meta_image *img)
+{
+	return img->next_producer_id;
 }
 
 uint64_t meta_image_applied_index(const struct meta_image *img)
@@ -673,6 +681,19 @@ static int apply_config(struct meta_image *img, const struct meta_record *rec)
 	return config_list_change(&t->configs, &t->config_count, RN_MAX_CONFIGS_PER_TOPIC, rec);
 }
 
+/* Only the active controller writes PRODUCER_IDS, each time planning above
+ * everything it has handed out, so in log order the next id only grows: a
+ * record that would lower it (or hand out an id twice) was written by
+ * broken code and is refused. */
+static int apply_producer_ids(struct meta_image *img, const struct meta_record *rec)
+{
+	int64_t next = rec->u.producer_ids.next_producer_id;
+	if (next <= img->next_producer_id || next > META_MAX_PRODUCER_ID + 1)
+		return RN_E_CORRUPT_STATE;
+	img->next_producer_id = next;
+	return 0;
+}
+
 /* Applies one record; index 0 means a snapshot restore (no log entry). */
 static int apply_record(struct meta_image *img, uint64_t index, const struct meta_record *rec)
 {
@@ -693,6 +714,8 @@ static int apply_record(struct meta_image *img, uint64_t index, const struct met
 		return apply_partition_change(img, rec);
 	case META_REC_CONFIG:
 		return apply_config(img, rec);
+	case META_REC_PRODUCER_IDS:
+		return apply_producer_ids(img, rec);
 	}
 	return RN_E_INVAL;
 }
@@ -730,7 +753,14 @@ int meta_image_skip(struct meta_image *img, uint64_t index)
 
 /* ---- the image as records (snapshots) -------------------------------------- */
 
-enum walk_stage { WALK_CLUSTER, WALK_BROKERS, WALK_DEFAULTS, WALK_TOPICS, WALK_DONE };
+enum walk_stage {
+	WALK_CLUSTER,
+	WALK_BROKERS,
+	WALK_DEFAULTS,
+	WALK_PRODUCER_IDS,
+	WALK_TOPICS,
+	WALK_DONE
+};
 
 static void broker_record(const struct meta_broker *b, struct meta_record *rec)
 {
@@ -805,9 +835,19 @@ int meta_image_records_next(const struct meta_image *img, struct meta_image_pos 
 			strcpy(rec->u.config.value, d->value);
 			return 1;
 		}
+		pos->stage = WALK_PRODUCER_IDS;
+	}
+	if (pos->stage == WALK_PRODUCER_IDS) {
 		pos->stage = WALK_TOPICS;
 		pos->i = 0;
 		pos->j = 0;
+		/* An image that never handed out an id has nothing to carry, so
+		 * its snapshot is the same as before producer ids existed. */
+		if (img->next_producer_id > 0) {
+			rec->type = META_REC_PRODUCER_IDS;
+			rec->u.producer_ids.next_producer_id = img->next_producer_id;
+			return 1;
+		}
 	}
 	if (pos->stage == WALK_TOPICS) {
 		if (pos->i < img->topic_count) {
@@ -874,7 +914,7 @@ bool meta_image_equal(const struct meta_image *a, const struct meta_image *b)
 {
 	if (strcmp(a->cluster_id, b->cluster_id) != 0 || a->applied != b->applied ||
 	    a->broker_count != b->broker_count || a->topic_count != b->topic_count ||
-	    a->default_count != b->default_count)
+	    a->default_count != b->default_count || a->next_producer_id != b->next_producer_id)
 		return false;
 	for (uint32_t i = 0; i < a->default_count; i++)
 		if (strcmp(a->defaults[i].name, b->defaults[i].name) != 0 ||

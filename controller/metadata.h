@@ -50,7 +50,12 @@ enum meta_record_type {
 	META_REC_REMOVE_TOPIC,
 	META_REC_PARTITION_CHANGE,
 	META_REC_CONFIG,
+	META_REC_PRODUCER_IDS,
 };
+
+/* Producer ids are 0..META_MAX_PRODUCER_ID; next_producer_id reaches at
+ * most META_MAX_PRODUCER_ID + 1 == INT64_MAX, after which no id is left. */
+#define META_MAX_PRODUCER_ID (INT64_MAX - 1)
 
 /* A named listener of a broker (for example "CLIENT" or "CONTROLLER"). */
 struct meta_endpoint {
@@ -146,6 +151,12 @@ struct meta_record {
 			char value[RN_MAX_CONFIG_VALUE_LEN + 1];
 			bool remove;
 		} config;
+		/* Producer ids below next_producer_id have been handed out
+		 * (Kafka's ProducerIdsRecord).  Each record raises it: ids are
+		 * never handed out twice, and never go backwards. */
+		struct {
+			int64_t next_producer_id;
+		} producer_ids;
 	} u;
 };
 
@@ -235,6 +246,9 @@ void meta_image_free(struct meta_image *img);
  *                    instead; an empty or too long name or value, an
  *                    override beyond RN_MAX_CONFIGS_PER_TOPIC or a default
  *                    beyond META_MAX_CLUSTER_CONFIGS is RN_E_CORRUPT_STATE
+ *   PRODUCER_IDS     raises the next producer id to hand out; a
+ *                    next_producer_id not above the image's, or above
+ *                    META_MAX_PRODUCER_ID + 1, is RN_E_CORRUPT_STATE
  * Returns 0, RN_E_INVAL (index not above the last applied index, or an unknown
  * record type), RN_E_CORRUPT_STATE (above; the image is unchanged) or
  * RN_E_NOMEM (the image is unchanged).
@@ -272,6 +286,9 @@ const struct meta_broker *meta_image_broker(const struct meta_image *img, int32_
 
 /* The cluster id ("" until a CLUSTER record is applied). Never NULL. */
 const char *meta_image_cluster_id(const struct meta_image *img);
+/* The next producer id to hand out: every id below it has been handed out
+ * (0 until a PRODUCER_IDS record is applied). */
+int64_t meta_image_next_producer_id(const struct meta_image *img);
 /* The index of the last applied (or skipped) log entry. */
 uint64_t meta_image_applied_index(const struct meta_image *img);
 
@@ -288,8 +305,8 @@ bool meta_topic_name_valid(const char *name, const char **why);
  * meta_image_records_next fills *rec with the next record of the image
  * (CLUSTER if set, REGISTER_BROKER per broker with its fenced state and
  * registered_index, one CONFIG with an all-zero topic id per cluster-wide
- * default, then per topic in name order: TOPIC followed by one PARTITION per
- * partition).  *pos starts at {0} and is opaque.  The record
+ * default, PRODUCER_IDS when an id has been handed out, then per topic in
+ * name order: TOPIC followed by one PARTITION per partition).  *pos starts at {0} and is opaque.  The record
  * may own memory (a TOPIC's configs): free it with
  * meta_record_free_contents.  The image must not change during the walk.
  * Returns 1 (a record), 0 (no more records) or RN_E_NOMEM.
@@ -310,7 +327,8 @@ int meta_image_restore_record(struct meta_image *img, const struct meta_record *
 int meta_image_restore_finish(struct meta_image *img, uint64_t applied_index);
 
 /* True when a and b hold the same cluster id, brokers (every field),
- * cluster-wide defaults, topics, partitions, configs and applied index. */
+ * cluster-wide defaults, next producer id, topics, partitions, configs and
+ * applied index. */
 bool meta_image_equal(const struct meta_image *a, const struct meta_image *b);
 
 /* Frees what a record owns (the configs of a TOPIC record) and zeroes those

@@ -33,6 +33,7 @@ static const struct wire_api_range api_table[] = {
 	{ RUNNEL__API_KEY__API_API_VERSIONS, 0, 0, "ApiVersions" },
 	{ RUNNEL__API_KEY__API_CREATE_TOPICS, 0, 0, "CreateTopics" },
 	{ RUNNEL__API_KEY__API_DELETE_TOPICS, 0, 0, "DeleteTopics" },
+	{ RUNNEL__API_KEY__API_INIT_PRODUCER_ID, 0, 0, "InitProducerId" },
 	{ RUNNEL__API_KEY__API_DESCRIBE_CONFIGS, 0, 0, "DescribeConfigs" },
 	{ RUNNEL__API_KEY__API_DELETE_GROUPS, 0, 0, "DeleteGroups" },
 	{ RUNNEL__API_KEY__API_ELECT_LEADERS, 0, 0, "ElectLeaders" },

@@ -38,6 +38,7 @@ struct enc {
 		Runnel__Meta__RemoveTopicRecord remove;
 		Runnel__Meta__PartitionChangeRecord change;
 		Runnel__Meta__ConfigRecord config;
+		Runnel__Meta__ProducerIdsRecord producer_ids;
 	} u;
 	Runnel__Meta__TopicConfig configs[RN_MAX_CONFIGS_PER_TOPIC];
 	Runnel__Meta__TopicConfig *config_ptrs[RN_MAX_CONFIGS_PER_TOPIC];
@@ -204,6 +205,12 @@ static int enc_build(struct enc *e, const struct meta_record *rec)
 		return enc_change(e, rec);
 	case META_REC_CONFIG:
 		return enc_config(e, rec);
+	case META_REC_PRODUCER_IDS:
+		runnel__meta__producer_ids_record__init(&e->u.producer_ids);
+		e->u.producer_ids.next_producer_id = rec->u.producer_ids.next_producer_id;
+		e->top.record_case = RUNNEL__META__METADATA_RECORD__RECORD_PRODUCER_IDS;
+		e->top.producer_ids = &e->u.producer_ids;
+		return 0;
 	}
 	return RN_E_INVAL;
 }
@@ -385,6 +392,10 @@ static int dec_record(const Runnel__Meta__MetadataRecord *m, struct meta_record 
 		return dec_change(m->partition_change, out);
 	case RUNNEL__META__METADATA_RECORD__RECORD_CONFIG:
 		return dec_config(m->config, out);
+	case RUNNEL__META__METADATA_RECORD__RECORD_PRODUCER_IDS:
+		out->type = META_REC_PRODUCER_IDS;
+		out->u.producer_ids.next_producer_id = m->producer_ids->next_producer_id;
+		return 0;
 	default:
 		return RN_E_CORRUPT_STATE;
 	}

@@ -467,6 +467,90 @@ TEST(controlled_shutdown_fences_before_saying_stop)
 	fixture_free(&f);
 }
 
+static int64_t plan_pid(struct fixture *f, bool apply)
+{
+	struct meta_record *recs;
+	uint32_t count;
+	int64_t id = -1;
+	RN_ASSERT(controller_plan_producer_id(f->lc, f->img, &id, &recs, &count, NULL, 0) == 0);
+	RN_ASSERT(count == 1 && recs[0].type == META_REC_PRODUCER_IDS);
+	RN_ASSERT(recs[0].u.producer_ids.next_producer_id == id + 1);
+	if (apply)
+		commit(f, recs, count);
+	else
+		controller_records_free(recs, count);
+	return id;
+}
+
+TEST(producer_ids_are_handed_out_once)
+{
+	struct fixture f;
+	fixture_init(&f, 1, NULL);
+	CHECK_EQ_INT(plan_pid(&f, true), 0);
+	CHECK_EQ_INT(plan_pid(&f, true), 1);
+	CHECK_EQ_INT(meta_image_next_producer_id(f.img), 2);
+
+	/* Three requests planned before any commits get three ids, and their
+	 * records apply in order. */
+	struct meta_record *recs[3];
+	uint32_t count[3];
+	int64_t ids[3];
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(controller_plan_producer_id(f.lc, f.img, &ids[i], &recs[i], &count[i],
+						     NULL, 0));
+	CHECK_EQ_INT(ids[0], 2);
+	CHECK_EQ_INT(ids[1], 3);
+	CHECK_EQ_INT(ids[2], 4);
+	for (int i = 0; i < 3; i++)
+		commit(&f, recs[i], count[i]);
+	CHECK_EQ_INT(meta_image_next_producer_id(f.img), 5);
+	CHECK_EQ_INT(plan_pid(&f, true), 5);
+
+	/* Planned and lost (leadership moved before the commit): the next
+	 * controller plans from the image alone and hands the id out again,
+	 * which is safe because nobody was told about it. */
+	CHECK_EQ_INT(plan_pid(&f, false), 6);
+	CHECK_EQ_INT(plan_pid(&f, false), 7);
+	CHECK_OK(controller_lifecycle_reset(f.lc, f.img, 0));
+	CHECK_EQ_INT(plan_pid(&f, true), 6);
+
+	/* A reset cannot go below what the image holds: records committed by
+	 * an earlier controller count. */
+	struct meta_record jump = { .type = META_REC_PRODUCER_IDS };
+	jump.u.producer_ids.next_producer_id = 100;
+	CHECK_OK(meta_image_apply(f.img, ++f.idx, &jump));
+	CHECK_OK(controller_lifecycle_reset(f.lc, f.img, 0));
+	CHECK_EQ_INT(plan_pid(&f, true), 100);
+	fixture_free(&f);
+}
+
+TEST(producer_ids_run_out_with_a_clear_error)
+{
+	struct fixture f;
+	fixture_init(&f, 1, NULL);
+	struct meta_record r = { .type = META_REC_PRODUCER_IDS };
+	r.u.producer_ids.next_producer_id = META_MAX_PRODUCER_ID - 1;
+	CHECK_OK(meta_image_apply(f.img, ++f.idx, &r));
+	CHECK_EQ_INT(plan_pid(&f, false), META_MAX_PRODUCER_ID - 1);
+	CHECK_EQ_INT(plan_pid(&f, false), META_MAX_PRODUCER_ID);
+	struct meta_record *recs = (struct meta_record *)&r;
+	uint32_t count = 7;
+	int64_t id = -5;
+	char why[256] = "";
+	CHECK_EQ_INT(controller_plan_producer_id(f.lc, f.img, &id, &recs, &count, why, sizeof(why)),
+		     RN_E_FULL);
+	CHECK(recs == NULL && count == 0 && id == -5);
+	CHECK(strstr(why, "producer ids are exhausted") != NULL);
+	/* The same once the records are committed. */
+	CHECK_OK(controller_lifecycle_reset(f.lc, f.img, 0));
+	CHECK_EQ_INT(plan_pid(&f, true), META_MAX_PRODUCER_ID - 1);
+	CHECK_EQ_INT(plan_pid(&f, true), META_MAX_PRODUCER_ID);
+	CHECK_EQ_INT(meta_image_next_producer_id(f.img), INT64_MAX);
+	CHECK_EQ_INT(controller_plan_producer_id(f.lc, f.img, &id, &recs, &count, NULL, 0),
+		     RN_E_FULL);
+	fixture_free(&f);
+}
+
 TEST(health_counts_offline_and_under_replicated_partitions)
 {
 	struct fixture f;

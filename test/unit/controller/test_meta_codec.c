@@ -58,6 +58,30 @@ TEST(round_trip_cluster_broker_fence_remove)
 	CHECK(memcmp(out.u.remove_topic.topic_id, in.u.remove_topic.topic_id, 16) == 0);
 }
 
+TEST(round_trip_producer_ids)
+{
+	const int64_t values[] = { 1, 2, 1000, 1ll << 40, INT64_MAX };
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		struct meta_record in = { .type = META_REC_PRODUCER_IDS }, out;
+		in.u.producer_ids.next_producer_id = values[i];
+		CHECK_OK(round_trip(&in, &out));
+		CHECK_EQ_INT(out.type, META_REC_PRODUCER_IDS);
+		CHECK_EQ_INT(out.u.producer_ids.next_producer_id, values[i]);
+	}
+	/* The bytes are the protobuf message other tools read. */
+	struct meta_record in = { .type = META_REC_PRODUCER_IDS };
+	in.u.producer_ids.next_producer_id = 7;
+	uint8_t *buf;
+	size_t len;
+	CHECK_OK(meta_record_encode(&in, &buf, &len));
+	Runnel__Meta__MetadataRecord *m = runnel__meta__metadata_record__unpack(NULL, len, buf);
+	CHECK(m != NULL);
+	CHECK_EQ_INT(m->record_case, RUNNEL__META__METADATA_RECORD__RECORD_PRODUCER_IDS);
+	CHECK_EQ_INT(m->producer_ids->next_producer_id, 7);
+	runnel__meta__metadata_record__free_unpacked(m, NULL);
+	free(buf);
+}
+
 TEST(round_trip_topic_with_configs)
 {
 	struct meta_record in = { .type = META_REC_TOPIC }, out;

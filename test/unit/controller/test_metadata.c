@@ -266,6 +266,71 @@ TEST(record_copy_is_deep)
 	CHECK_EQ_STR(meta_record_type_name(META_REC_PARTITION), "PARTITION");
 }
 
+static struct meta_record pids_rec(int64_t next)
+{
+	struct meta_record r = { .type = META_REC_PRODUCER_IDS };
+	r.u.producer_ids.next_producer_id = next;
+	return r;
+}
+
+TEST(producer_ids_only_go_up)
+{
+	struct meta_image *img;
+	CHECK_OK(meta_image_new(&img));
+	CHECK_EQ_INT(meta_image_next_producer_id(img), 0);
+	struct meta_record r = pids_rec(1);
+	CHECK_OK(meta_image_apply(img, 1, &r));
+	CHECK_EQ_INT(meta_image_next_producer_id(img), 1);
+	/* A jump is fine: ids handed out and lost with a leader change. */
+	r = pids_rec(5);
+	CHECK_OK(meta_image_apply(img, 2, &r));
+	CHECK_EQ_INT(meta_image_next_producer_id(img), 5);
+	CHECK_EQ_INT(meta_image_applied_index(img), 2);
+
+	/* The same next id again would hand out id 4 twice; a lower one would
+	 * go backwards; zero and negatives never follow anything. */
+	const int64_t bad[] = { 5, 4, 1, 0, -1, INT64_MIN };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = pids_rec(bad[i]);
+		CHECK_EQ_INT(meta_image_apply(img, 3, &r), RN_E_CORRUPT_STATE);
+		CHECK_EQ_INT(meta_image_next_producer_id(img), 5);
+		CHECK_EQ_INT(meta_image_applied_index(img), 2);
+	}
+
+	/* The last id (META_MAX_PRODUCER_ID) may be handed out; nothing after. */
+	r = pids_rec(META_MAX_PRODUCER_ID);
+	CHECK_OK(meta_image_apply(img, 3, &r));
+	r = pids_rec(META_MAX_PRODUCER_ID + 1);
+	CHECK_OK(meta_image_apply(img, 4, &r));
+	CHECK_EQ_INT(meta_image_next_producer_id(img), INT64_MAX);
+	CHECK_EQ_INT(meta_image_apply(img, 5, &r), RN_E_CORRUPT_STATE);
+	CHECK_EQ_STR(meta_record_type_name(META_REC_PRODUCER_IDS), "PRODUCER_IDS");
+	meta_image_free(img);
+}
+
+TEST(producer_ids_leave_the_rest_of_the_image_alone)
+{
+	struct meta_image *a, *b;
+	CHECK_OK(meta_image_new(&a));
+	CHECK_OK(meta_image_new(&b));
+	struct meta_record r = cluster_rec("c1");
+	CHECK_OK(meta_image_apply(a, 1, &r));
+	CHECK_OK(meta_image_apply(b, 1, &r));
+	r = pids_rec(3);
+	CHECK_OK(meta_image_apply(a, 2, &r));
+	CHECK_OK(meta_image_skip(b, 2));
+	/* Equal in everything but the next producer id, which equality sees. */
+	CHECK(!meta_image_equal(a, b));
+	CHECK_EQ_STR(meta_image_cluster_id(a), "c1");
+	CHECK_EQ_INT(meta_image_topic_count(a), 0);
+	CHECK_EQ_INT(meta_image_broker_count(a), 0);
+	CHECK_OK(meta_image_apply(b, 3, &r));
+	CHECK_OK(meta_image_skip(a, 3));
+	CHECK(meta_image_equal(a, b));
+	meta_image_free(a);
+	meta_image_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	return harness_run(argc, argv);
