@@ -132,11 +132,11 @@ static void produce_cancel(struct req *r)
 	req_drop(r);
 }
 
-/* Checks one batch against the topic and appends it; 0 or the partition's error. */
+/* Checks one batch against the topic and appends it (or finds it is a
+ * retry of one appended before); 0 or the partition's error. */
 static int produce_partition(struct req *r, struct partition *p, int32_t acks,
 			     ProtobufCBinaryData *records, int64_t now_ms,
-			     struct plog_append_result *res, bool *needs_sync, char *why,
-			     size_t why_len)
+			     struct partition_produce_result *res, char *why, size_t why_len)
 {
 	if (!p->leading)
 		return RN_E_NOT_LEADER_OR_FOLLOWER;
@@ -172,8 +172,11 @@ static int produce_partition(struct req *r, struct partition *p, int32_t acks,
 	if (p->conf.log_append_time)
 		batch_stamp_log_append_time(records->data, records->len, now_ms);
 	/* The batch is appended from the request's own buffer: no copy. */
-	return partition_append(p, records->data, records->len, info.record_count, now_ms, res,
-				needs_sync);
+	rc = partition_produce(p, records->data, records->len, &info, now_ms, res, why, why_len);
+	if (rc == RN_E_OUT_OF_ORDER_SEQUENCE_NUMBER || rc == RN_E_INVALID_PRODUCER_EPOCH ||
+	    rc == RN_E_INVALID_RECORD)
+		LOG_DEBUG("produce", "peer=%s %s-%d: %s", r->peer, p->topic, p->index, why);
+	return rc;
 }
 
 /* Appends one partition of the request and fills its response; may add a wait. */
@@ -198,21 +201,21 @@ static void produce_one(struct produce_ctx *pc, int32_t acks, const char *topic,
 		set_error(r, pr, RN_E_UNKNOWN_TOPIC_OR_PARTITION, NULL);
 		return;
 	}
-	struct plog_append_result res;
-	bool needs_sync = false;
-	int rc = produce_partition(r, p, acks, &pd->records, now_ms, &res, &needs_sync, why,
-				   sizeof(why));
+	struct partition_produce_result res;
+	int rc = produce_partition(r, p, acks, &pd->records, now_ms, &res, why, sizeof(why));
 	if (rc != RN_OK) {
 		set_error(r, pr, rc, why[0] ? why : NULL);
 		return;
 	}
-	pr->base_offset = res.base_offset;
+	/* A retry of a batch already appended is answered as the original
+	 * was, and waits for the same high watermark and fsync. */
+	pr->base_offset = res.append.base_offset;
 	pr->log_start_offset = plog_start_offset(p->log);
 	if (p->conf.log_append_time)
 		pr->log_append_time_ms = now_ms;
 	if (acks == REPLICA_ACKS_NONE)
 		return;
-	struct replica_ack_wait ack = {acks, res.last_offset, needs_sync};
+	struct replica_ack_wait ack = {acks, res.append.last_offset, res.needs_sync};
 	int st = ack_status(p, &ack);
 	if (st == 0)
 		return;

@@ -4,6 +4,7 @@
 #include "broker/ctrl.h"
 #include "broker/fetcher.h"
 #include "broker/node.h"
+#include "broker/pstate_store.h"
 #include "broker/repl.h"
 #include "broker/replica.h"
 #include "common/clock.h"
@@ -12,6 +13,7 @@
 #include "common/rn_assert.h"
 #include "controller/controller.h"
 #include "storage/kv.h"
+#include "wire/batch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -322,6 +324,41 @@ static void sync_dir(const char *path)
 	}
 }
 
+static void label_of(const struct partition *p, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s-%d", p->topic, p->index);
+}
+
+/* Makes p's producer state what its log implies (snapshot, then replay). */
+static int rebuild_producers(struct partition *p, const char *dir)
+{
+	char label[RN_MAX_TOPIC_NAME_LEN + 16];
+	label_of(p, label, sizeof(label));
+	return pstate_store_rebuild(dir, p->log, &p->producers, label);
+}
+
+/* Writes p's producer-state snapshot for the log up to offset.  A failure
+ * costs only a longer replay at the next open, so it is logged, not
+ * raised; the fsync it does runs on the loop, once per segment roll. */
+static int snapshot_producers_at(struct partition *p, int64_t offset)
+{
+	char dir[CONFIG_MAX_PATH + RN_MAX_TOPIC_NAME_LEN + 64];
+	int rc = node_partition_dir(p->node, p->topic, p->index, dir, sizeof(dir));
+	if (rc == RN_OK)
+		rc = pstate_store_write(dir, &p->producers, offset);
+	if (rc != RN_OK)
+		LOG_WARN("partition", "%s-%d: cannot write the producer-state snapshot at offset %" PRId64
+				      ": %s (recovery will replay more of the log)",
+			 p->topic, p->index, offset, rn_strerror(rc));
+	return rc;
+}
+
+int partition_snapshot_producers(struct partition *p)
+{
+	RN_ASSERT(p->log != NULL);
+	return snapshot_producers_at(p, plog_end_offset(p->log));
+}
+
 /* Opens p's log, first removing a directory left by an older topic of the
  * same name. */
 static int partition_open_log(struct pmgr *pm, struct partition *p)
@@ -374,6 +411,14 @@ static int partition_open_log(struct pmgr *pm, struct partition *p)
 		hw = plog_start_offset(p->log);
 	p->high_watermark = hw < end ? hw : end;
 	p->hw_checkpointed = p->high_watermark;
+	rc = rebuild_producers(p, dir);
+	if (rc != RN_OK) {
+		/* Without its producer state the partition would append retries
+		 * twice: it stays closed, like a log that cannot be read. */
+		plog_close(p->log);
+		p->log = NULL;
+		return rc;
+	}
 	p->last_sync_ms = rn_wall_ms();
 	LOG_INFO("partition", "%s %s-%d: offsets %" PRId64 "..%" PRId64 ", %u segment(s), "
 			      "high watermark %" PRId64 ", leader %d epoch %d",
@@ -644,8 +689,31 @@ static bool apply_flush_policy(struct partition *p, int32_t record_count, int64_
 		return false;
 	p->unsynced_records = 0;
 	p->last_sync_ms = now_ms;
+	p->sync_requested_end = plog_end_offset(p->log);
 	node_sync_partition(p->node, p);
 	return true;
+}
+
+/*
+ * Records a batch just appended at base_offset in the producer state.  When
+ * the append rolled the log (more segments than before), the snapshot for
+ * the new segment's base offset is written first, while the state is still
+ * that of the log before this batch.
+ */
+static void track_producers(struct partition *p, const uint8_t *buf, size_t len,
+			    uint32_t segments_before, int64_t base_offset)
+{
+	if (plog_segment_count(p->log) > segments_before)
+		snapshot_producers_at(p, base_offset);
+	struct batch_info info;
+	struct pstate_append a;
+	if (batch_peek(buf, len, &info) != RN_OK || !pstate_append_from_batch(&info, &a))
+		return;
+	int rc = pstate_update(&p->producers, &a);
+	if (rc != RN_OK)
+		LOG_ERROR("partition", "%s-%d: cannot record producer %" PRId64 " at offset %" PRId64
+				       ": %s; a retry of that batch would be appended again",
+			  p->topic, p->index, a.producer_id, a.first_offset, rn_strerror(rc));
 }
 
 int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t record_count,
@@ -653,6 +721,7 @@ int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t reco
 {
 	RN_ASSERT(p->log != NULL);
 	*needs_sync = false;
+	uint32_t segments = plog_segment_count(p->log);
 	int rc = plog_append(p->log, buf, len, p->leader_epoch, now_ms, res);
 	if (rc != RN_OK) {
 		if (rc == RN_E_IO && !p->offline) {
@@ -662,6 +731,7 @@ int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t reco
 		}
 		return rc;
 	}
+	track_producers(p, buf, len, segments, res->base_offset);
 	*needs_sync = apply_flush_policy(p, record_count, now_ms);
 	/* Followers' parked fetches wake for the new bytes; consumers wake
 	 * only when the high watermark moves. */
@@ -671,6 +741,78 @@ int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t reco
 	return RN_OK;
 }
 
+/* Says why pstate_check refused a batch: the producer, its epoch, the
+ * sequence received and the one expected. */
+static void describe_refusal(const struct partition *p, const struct pstate_append *a, int rc,
+			     char *why, size_t why_len)
+{
+	const struct pstate_producer *known = pstate_find(&p->producers, a->producer_id);
+	RN_ASSERT(known != NULL);
+	const struct pstate_batch *last = known->count ? &known->batches[known->newest] : NULL;
+	if (rc == RN_E_INVALID_PRODUCER_EPOCH) {
+		snprintf(why, why_len,
+			 "producer id %" PRId64 " epoch %d is older than its current epoch %d "
+			 "(sequence %d received): the producer was fenced",
+			 a->producer_id, a->epoch, known->epoch, a->first_seq);
+		return;
+	}
+	bool new_epoch = a->epoch > known->epoch;
+	int32_t expected = new_epoch || !last ? 0 : pstate_next_seq(last->last_seq);
+	snprintf(why, why_len,
+		 "producer id %" PRId64 " epoch %d: sequence %d received, %d expected%s",
+		 a->producer_id, a->epoch, a->first_seq, expected,
+		 new_epoch ? " (a new epoch starts at 0)" : "");
+}
+
+int partition_produce(struct partition *p, uint8_t *buf, size_t len,
+		      const struct batch_info *info, int64_t now_ms,
+		      struct partition_produce_result *out, char *why, size_t why_len)
+{
+	RN_ASSERT(p->log != NULL);
+	memset(out, 0, sizeof(*out));
+	if (info->producer_id < 0)
+		return partition_append(p, buf, len, info->record_count, now_ms, &out->append,
+					&out->needs_sync);
+	if (info->base_sequence < 0 || info->producer_epoch < 0) {
+		snprintf(why, why_len,
+			 "producer id %" PRId64 " needs a producer epoch and a base sequence "
+			 "(epoch %d, base sequence %d received)",
+			 info->producer_id, info->producer_epoch, info->base_sequence);
+		return RN_E_INVALID_RECORD;
+	}
+	struct pstate_append a = {
+		.producer_id = info->producer_id,
+		.epoch = info->producer_epoch,
+		.first_seq = info->base_sequence,
+		.last_seq = pstate_last_seq(info->base_sequence, info->last_offset_delta),
+		.first_offset = -1,
+		.last_offset = -1,
+	};
+	struct pstate_batch dup;
+	int rc = pstate_check(&p->producers, &a, &dup);
+	if (rc == RN_E_DUPLICATE_SEQUENCE_NUMBER) {
+		/* The original may still wait for its fsync (acks=all waits for
+		 * the high watermark in the caller, as for a fresh append). */
+		out->duplicate = true;
+		out->append.base_offset = dup.first_offset;
+		out->append.last_offset = dup.last_offset;
+		out->append.max_timestamp = -1;
+		out->needs_sync = dup.last_offset < p->sync_requested_end &&
+				  partition_synced_end(p) <= dup.last_offset;
+		LOG_DEBUG("partition", "%s-%d: producer id %" PRId64 " epoch %d sequences %d..%d "
+				       "retried: answered with offset %" PRId64,
+			  p->topic, p->index, a.producer_id, a.epoch, a.first_seq, a.last_seq,
+			  dup.first_offset);
+		return RN_OK;
+	}
+	if (rc != RN_OK) {
+		describe_refusal(p, &a, rc, why, why_len);
+		return rc;
+	}
+	return partition_append(p, buf, len, info->record_count, now_ms, &out->append,
+				&out->needs_sync);
+}
+
 int partition_append_replica(struct partition *p, const uint8_t *buf, size_t len,
 			     int32_t record_count, int64_t now_ms)
 {
@@ -678,12 +820,16 @@ int partition_append_replica(struct partition *p, const uint8_t *buf, size_t len
 	if (p->offline)
 		return RN_E_IO;
 	struct plog_append_result res;
+	uint32_t segments = plog_segment_count(p->log);
 	int rc = plog_append_as_is(p->log, buf, len, now_ms, &res);
 	if (rc != RN_OK) {
 		if (rc == RN_E_IO)
 			go_offline(p, "a write of a replicated batch failed");
 		return rc;
 	}
+	/* The leader decided about the batch; the follower only remembers it,
+	 * so that it deduplicates the same way should it lead. */
+	track_producers(p, buf, len, segments, res.base_offset);
 	apply_flush_policy(p, record_count, now_ms);
 	return RN_OK;
 }
@@ -716,7 +862,16 @@ int partition_truncate(struct partition *p, int64_t offset)
 		 p->topic, p->index, end, boundary);
 	if (p->high_watermark > boundary)
 		p->high_watermark = boundary;
-	return RN_OK;
+	/* The cached batches may name offsets that are gone, and batches the
+	 * cache had evicted may be a producer's newest again: start over from
+	 * the snapshot at or below the new end. */
+	char dir[CONFIG_MAX_PATH + RN_MAX_TOPIC_NAME_LEN + 64];
+	rc = node_partition_dir(p->node, p->topic, p->index, dir, sizeof(dir));
+	if (rc == RN_OK)
+		rc = rebuild_producers(p, dir);
+	if (rc != RN_OK)
+		go_offline(p, "rebuilding the producer state after a truncation failed");
+	return rc;
 }
 
 void partition_follower_hw(struct partition *p, int64_t leader_hw)
@@ -784,6 +939,7 @@ void partition_unref(struct partition *p)
 		return;
 	RN_ASSERT(p->log == NULL);
 	RN_ASSERT(p->produce_waiters == NULL && p->fetch_waiters == NULL);
+	pstate_free(&p->producers);
 	free(p);
 }
 
@@ -966,6 +1122,10 @@ void pmgr_free(struct pmgr *pm)
 				if (!p)
 					continue;
 				partition_detach(p, RN_E_SHUTTING_DOWN);
+				/* A clean stop leaves a snapshot at the log end: the
+				 * next open replays nothing. */
+				if (p->log && !p->offline)
+					partition_snapshot_producers(p);
 				if (p->log)
 					plog_close(p->log);
 				p->log = NULL;

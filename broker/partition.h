@@ -30,6 +30,7 @@
  */
 
 #include "broker/config.h"
+#include "broker/pstate.h"
 #include "broker/replica.h"
 #include "controller/metadata.h"
 #include "storage/plog.h"
@@ -118,6 +119,15 @@ struct partition {
 	int32_t fetch_leader;
 	struct partition *fetch_next;
 	int64_t fetch_backoff_until_ms; /* skipped by fetches until then (monotonic) */
+
+	/* Idempotent producers (pstate.h), leader and follower alike: what the
+	 * log up to its end implies; snapshots in the log directory
+	 * (pstate_store.h). */
+	struct pstate producers;
+	/* The log end when the flush policy last asked for an fsync: a retry
+	 * answered from the cache below it waits for that fsync as the
+	 * original append did. */
+	int64_t sync_requested_end;
 };
 
 /*
@@ -222,6 +232,31 @@ void partition_unref(struct partition *p);
 int partition_append(struct partition *p, uint8_t *buf, size_t len, int32_t record_count,
 		     int64_t now_ms, struct plog_append_result *res, bool *needs_sync);
 
+/* What partition_produce did with a batch. */
+struct partition_produce_result {
+	struct plog_append_result append; /* the offsets (the original's for a duplicate) */
+	bool duplicate;                   /* a retry of a batch already in the log */
+	bool needs_sync; /* the answer waits for an fsync (of this append or the original's) */
+};
+
+/*
+ * Appends a producer's validated batch (info from batch_validate) as the
+ * leader, deduplicating idempotent producers (producer_id >= 0): a retry
+ * of one of the producer's last PSTATE_CACHED_BATCHES batches is not
+ * appended again, and out receives the offsets the original got
+ * (out->duplicate); a batch of a producer without an id is appended as
+ * partition_append does.  why[0..why_len) receives a message naming the
+ * problem on a refusal.  Returns 0 or:
+ *   RN_E_INVALID_RECORD               a producer id without a base sequence
+ *                                     or with a negative epoch
+ *   RN_E_OUT_OF_ORDER_SEQUENCE_NUMBER not the producer's next sequence
+ *   RN_E_INVALID_PRODUCER_EPOCH       an epoch older than the producer's
+ *   as partition_append
+ */
+int partition_produce(struct partition *p, uint8_t *buf, size_t len,
+		      const struct batch_info *info, int64_t now_ms,
+		      struct partition_produce_result *out, char *why, size_t why_len);
+
 /* The flusher finished an fsync of p's log; ok false when it failed. */
 void partition_on_synced(struct partition *p, bool ok);
 
@@ -267,6 +302,10 @@ int partition_isr_committed(struct partition *p, const int32_t *isr, uint32_t co
 
 /* True when node_id is in the partition's ISR as the image shows it. */
 bool partition_in_isr(const struct partition *p, int32_t node_id);
+
+/* Writes p's producer-state snapshot for its log end now (pstate_store.h).
+ * Returns 0 or as pstate_store_write. */
+int partition_snapshot_producers(struct partition *p);
 
 /* Calls cb for every hosted partition with an open log. */
 void pmgr_foreach(struct pmgr *pm, void (*cb)(struct partition *p, void *arg), void *arg);

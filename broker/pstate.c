@@ -22,6 +22,19 @@ int32_t pstate_last_seq(int32_t first_seq, int32_t last_offset_delta)
 	return (int32_t)(last > INT32_MAX ? last - INT32_MAX - 1 : last);
 }
 
+bool pstate_append_from_batch(const struct batch_info *info, struct pstate_append *a)
+{
+	if (info->producer_id < 0 || info->base_sequence < 0 || info->last_offset_delta < 0)
+		return false;
+	a->producer_id = info->producer_id;
+	a->epoch = info->producer_epoch;
+	a->first_seq = info->base_sequence;
+	a->last_seq = pstate_last_seq(info->base_sequence, info->last_offset_delta);
+	a->first_offset = info->base_offset;
+	a->last_offset = info->base_offset + info->last_offset_delta;
+	return true;
+}
+
 /* ------------------------------------------------------------------ table */
 
 static uint32_t hash_id(int64_t id)

@@ -81,6 +81,16 @@ struct pstate_append {
 	int64_t last_offset;  /* pstate_update only */
 };
 
+struct batch_info;
+
+/*
+ * Fills *a from the header of a batch that carries its offsets (a stamped
+ * or stored batch): producer fields, sequences and offsets.  Returns false
+ * when the batch has no producer id or no base sequence (nothing to
+ * record).
+ */
+bool pstate_append_from_batch(const struct batch_info *info, struct pstate_append *a);
+
 /* The sequence after seq (wraps from INT32_MAX to 0). */
 int32_t pstate_next_seq(int32_t seq);
 

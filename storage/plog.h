@@ -176,6 +176,9 @@ int plog_truncate(struct plog *log, int64_t offset);
  * ------------------------------------------------------------------------ */
 
 #define PLOG_EPOCH_CHECKPOINT_FILE "leader-epoch-checkpoint"
+/* Files ending so in a log directory belong to the log's owner (the
+ * broker's producer-state snapshots): plog_open leaves them alone. */
+#define PLOG_OWNER_FILE_SUFFIX ".pstate"
 
 /* The latest epoch in the history, or -1 when it is empty.  It may be an
  * epoch assigned by plog_epoch_assign that holds no batch yet; a follower

@@ -117,6 +117,11 @@ static int list_segments(struct plog *log, struct bases *logs)
 		    strcmp(e->d_name, PLOG_EPOCH_CHECKPOINT_FILE) == 0 ||
 		    strcmp(e->d_name, PLOG_CLEANER_CHECKPOINT_FILE) == 0)
 			continue;
+		size_t name_len = strlen(e->d_name);
+		if (name_len > strlen(PLOG_OWNER_FILE_SUFFIX) &&
+		    strcmp(e->d_name + name_len - strlen(PLOG_OWNER_FILE_SUFFIX),
+			   PLOG_OWNER_FILE_SUFFIX) == 0)
+			continue;
 		if (plog_is_deleted_name(e->d_name))
 			remove_stray(log, e->d_name, "left by an interrupted segment deletion");
 		else if (!seg_parse_name(e->d_name, &base, &ext))

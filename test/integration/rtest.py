@@ -341,8 +341,10 @@ def _zz(v):
     return _varint((v << 1) ^ (v >> 63) if v >= 0 else ((v << 1) ^ -1) & ((1 << 64) - 1))
 
 
-def record_batch(records, timestamp_ms=None):
-    """Builds one record batch (docs/record-batch.md) from (key, value) pairs."""
+def record_batch(records, timestamp_ms=None, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """Builds one record batch (docs/record-batch.md) from (key, value) pairs;
+    an idempotent producer's batch carries its producer id, epoch and the
+    sequence of its first record."""
     ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
     body = b""
     for i, (k, v) in enumerate(records):
@@ -351,7 +353,8 @@ def record_batch(records, timestamp_ms=None):
         rec += _zz(-1) if v is None else _zz(len(v)) + v
         rec += _zz(0)
         body += _zz(len(rec)) + rec
-    after_crc = struct.pack(">hiqqqhii", 0, len(records) - 1, ts, ts, -1, -1, -1, len(records)) + body
+    after_crc = struct.pack(">hiqqqhii", 0, len(records) - 1, ts, ts, producer_id, producer_epoch,
+                            base_sequence, len(records)) + body
     crc = crc32c(after_crc)
     head = struct.pack(">ib", -1, 2) + struct.pack(">I", crc)
     batch_wo_prefix = head + after_crc
