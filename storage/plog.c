@@ -623,8 +623,21 @@ int plog_truncate(struct plog *log, int64_t offset)
 	plog_count_closed_bytes(log);
 	pthread_mutex_lock(&log->sync.lock);
 	if (log->sync.active != s) {
+		/* s was closed.  If it still waits in the pending list for an
+		 * fsync, its reference there becomes the active one: an active
+		 * segment is never listed, and plog_sync covers it as active. */
+		if (s->sync_listed) {
+			struct segment **pp = &log->sync.pending;
+			while (*pp != s)
+				pp = &(*pp)->sync_next;
+			*pp = s->sync_next;
+			s->sync_next = NULL;
+			s->sync_listed = false;
+		} else {
+			segment_ref(s);
+		}
 		segment_unref(log->sync.active);
-		log->sync.active = segment_ref(s);
+		log->sync.active = s;
 	}
 	log->sync.generation++;
 	log->sync.dir_dirty |= dropped;

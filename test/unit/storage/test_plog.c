@@ -327,6 +327,33 @@ TEST(truncate_then_append)
 	plog_close(log);
 }
 
+TEST(truncate_into_an_unsynced_segment_then_roll)
+{
+	/* A follower truncating into a closed segment that no fsync has
+	 * covered yet makes it active again; the next roll must close it
+	 * like any active segment, and a sync must cover what is left. */
+	const char *dir = harness_tmpdir();
+	struct plog_config cfg;
+	struct plog *log;
+	small_config(&cfg, 1024, 100);
+	CHECK_OK(plog_open(dir, &cfg, NOW, &log));
+	CHECK_OK(append_batches(log, 40, 3, NOW));
+	CHECK(plog_segment_count(log) >= 4);
+	CHECK_OK(plog_truncate(log, 30));
+	CHECK_EQ_INT(plog_end_offset(log), 30);
+	CHECK_OK(append_batches(log, 40, 3, NOW));
+	CHECK(plog_segment_count(log) >= 4);
+	int64_t synced = -1;
+	CHECK_OK(plog_sync(log, &synced));
+	CHECK_EQ_INT(synced, 150);
+	CHECK_EQ_INT(read_all(log, 1u << 20), 150);
+	plog_close(log);
+	CHECK_OK(plog_open(dir, &cfg, NOW, &log));
+	CHECK_EQ_INT(plog_end_offset(log), 150);
+	CHECK_EQ_INT(read_all(log, 1u << 20), 150);
+	plog_close(log);
+}
+
 TEST(append_as_is_copies_a_leader)
 {
 	char dir_b[1024];
