@@ -22,6 +22,62 @@ void accum_init(struct accum *a, uint32_t batch_size, int32_t linger_ms, uint32_
 	a->codec = BATCH_COMPRESSION_NONE;
 	a->codec_level = BATCH_CODEC_LEVEL_DEFAULT;
 	batch_codec_init(&a->codec_ctx);
+	a->max_inflight = 1;
+	a->producer_id = -1;
+	a->producer_epoch = -1;
+}
+
+void accum_set_max_inflight(struct accum *a, int max)
+{
+	RN_ASSERT(max >= 1);
+	a->max_inflight = max;
+}
+
+void accum_set_idempotence(struct accum *a, int on)
+{
+	a->idempotent = on ? 1 : 0;
+}
+
+int32_t accum_seq_add(int32_t seq, int32_t count)
+{
+	RN_ASSERT(seq >= 0 && count >= 0);
+	int64_t next = (int64_t)seq + count;
+	return (int32_t)(next > INT32_MAX ? next - INT32_MAX - 1 : next);
+}
+
+/* Rewrites the producer fields of a closed batch (its header is never
+ * compressed) and the CRC that covers them. */
+static void stamp_closed(struct accum_batch *b, int64_t producer_id, int16_t epoch, int32_t seq)
+{
+	RN_ASSERT(b->closed && !b->inflight && b->len >= BATCH_HEADER_BYTES);
+	be_put64(b->buf + BATCH_OFF_PRODUCER_ID, (uint64_t)producer_id);
+	be_put16(b->buf + BATCH_OFF_PRODUCER_EPOCH, (uint16_t)epoch);
+	be_put32(b->buf + BATCH_OFF_BASE_SEQUENCE, (uint32_t)seq);
+	be_put32(b->buf + BATCH_OFF_CRC,
+		 crc32c(b->buf + BATCH_CRC_START, b->len - BATCH_CRC_START));
+	b->producer_id = producer_id;
+	b->producer_epoch = epoch;
+	b->base_sequence = seq;
+}
+
+void accum_set_producer(struct accum *a, int64_t producer_id, int16_t producer_epoch)
+{
+	a->producer_id = producer_id;
+	a->producer_epoch = producer_id >= 0 ? producer_epoch : -1;
+	if (producer_id < 0)
+		return;
+	RN_ASSERT(a->inflight == 0);
+	for (size_t i = 0; i < a->topic_count; i++) {
+		struct accum_topic *t = a->topics[i];
+		for (int32_t p = 0; p < t->partition_count; p++) {
+			struct accum_partition *ap = &t->parts[p];
+			ap->next_sequence = 0;
+			for (struct accum_batch *b = ap->head; b; b = b->next) {
+				stamp_closed(b, producer_id, producer_epoch, ap->next_sequence);
+				ap->next_sequence = accum_seq_add(ap->next_sequence, b->count);
+			}
+		}
+	}
 }
 
 void accum_set_compression(struct accum *a, int codec, int level)
@@ -260,7 +316,16 @@ static void close_open(struct accum *a, struct accum_topic *t, int32_t partition
 	struct accum_batch *b = ap->open;
 	if (!b)
 		return;
-	b->len = batch_builder_finish(&b->builder, -1, -1, -1);
+	/* The CRC covers the producer fields, so they are known now or the
+	 * batch is stamped later (accum_set_producer) before it is sent. */
+	if (a->idempotent && a->producer_id >= 0) {
+		b->producer_id = a->producer_id;
+		b->producer_epoch = a->producer_epoch;
+		b->base_sequence = ap->next_sequence;
+		ap->next_sequence = accum_seq_add(ap->next_sequence, b->count);
+	}
+	b->len = batch_builder_finish(&b->builder, b->producer_id, b->producer_epoch,
+				      b->base_sequence);
 	b->closed = 1;
 	size_t zlen = 0;
 	const uint8_t *z = compress_closed(a, b, &zlen);
@@ -297,6 +362,9 @@ static int new_batch(struct accum *a, struct accum_topic *t, int32_t partition, 
 	b->created_ms = now_ms;
 	b->deadline_ms = now_ms + a->delivery_timeout_ms;
 	b->base_offset = -1;
+	b->producer_id = -1;
+	b->producer_epoch = -1;
+	b->base_sequence = -1;
 	batch_builder_init(&b->builder, b->buf, cap);
 	a->memory_used += cap;
 	*out = b;
@@ -390,6 +458,24 @@ appended:
 	return rc;
 }
 
+/*
+ * True when a lingered open batch of ap may close: every queued batch is in
+ * flight and another may join them.  While a batch waits in the queue (or
+ * the partition is at its in-flight limit, or draining), the open batch
+ * keeps filling: closing it now would only queue a small batch behind the
+ * others, one round trip late.  It closes when full, on flush, or when it
+ * could go.
+ */
+static int may_close_lingered(const struct accum *a, const struct accum_partition *ap)
+{
+	if (ap->draining || ap->inflight >= a->max_inflight)
+		return 0;
+	const struct accum_batch *b = ap->head;
+	while (b && b->inflight)
+		b = b->next;
+	return b == NULL;
+}
+
 void accum_close_ready(struct accum *a, int64_t now_ms, int flush)
 {
 	for (size_t i = 0; i < a->topic_count; i++) {
@@ -399,22 +485,76 @@ void accum_close_ready(struct accum *a, int64_t now_ms, int flush)
 			struct accum_batch *b = ap->open;
 			if (!b || b->count == 0)
 				continue;
-			/* While the partition still has a batch queued or in flight,
-			 * a lingered batch keeps filling: closing it now would only
-			 * queue a small batch behind the other, one round trip late.
-			 * It closes when full, on flush, or when the queue drains. */
-			if (flush || (!ap->head && now_ms >= b->created_ms + a->linger_ms))
+			if (flush ||
+			    (now_ms >= b->created_ms + a->linger_ms && may_close_lingered(a, ap)))
 				close_open(a, t, p);
 		}
 	}
 }
 
-struct accum_batch *accum_sendable(struct accum_partition *ap, int64_t now_ms)
+size_t accum_sendable_list(const struct accum *a, const struct accum_partition *ap,
+			   int64_t now_ms, struct accum_batch **out, size_t max)
 {
+	if (ap->draining || ap->inflight >= a->max_inflight)
+		return 0;
+	if (a->idempotent && a->producer_id < 0)
+		return 0;
+	size_t room = (size_t)(a->max_inflight - ap->inflight), n = 0;
 	struct accum_batch *b = ap->head;
-	if (!b || ap->inflight || now_ms < b->retry_at_ms)
-		return NULL;
-	return b;
+	/* The batches in flight are the oldest of the queue: retries wait
+	 * until none is (draining), so none is behind a batch not sent. */
+	while (b && b->inflight)
+		b = b->next;
+	for (; b && n < room && n < max; b = b->next) {
+		if (now_ms < b->retry_at_ms)
+			break;
+		RN_ASSERT(!b->inflight);
+		RN_ASSERT(!a->idempotent || b->producer_id == a->producer_id ||
+			  b->producer_id < 0);
+		/* Closed unstamped while idempotence was on and no id known:
+		 * it goes after the stamping of accum_set_producer. */
+		if (a->idempotent && b->producer_id != a->producer_id)
+			break;
+		out[n++] = b;
+	}
+	return n;
+}
+
+struct accum_batch *accum_sendable(const struct accum *a, const struct accum_partition *ap,
+				   int64_t now_ms)
+{
+	struct accum_batch *b = NULL;
+	return accum_sendable_list(a, ap, now_ms, &b, 1) == 1 ? b : NULL;
+}
+
+void accum_batch_sent(struct accum *a, struct accum_batch *b, int32_t node)
+{
+	struct accum_partition *ap = accum_partition_of(a, b);
+	RN_ASSERT(b->closed && !b->inflight && ap->inflight < a->max_inflight);
+	RN_ASSERT(ap->inflight == 0 || ap->node == node);
+	b->inflight = 1;
+	ap->inflight++;
+	ap->node = node;
+	a->inflight++;
+}
+
+int accum_batch_has_earlier(struct accum *a, const struct accum_batch *b)
+{
+	return accum_partition_of(a, b)->head != b;
+}
+
+/* Takes b out of flight; the partition stops draining once nothing of it
+ * is in flight. */
+static void landed(struct accum *a, struct accum_partition *ap, struct accum_batch *b)
+{
+	if (!b->inflight)
+		return;
+	RN_ASSERT(ap->inflight > 0 && a->inflight > 0);
+	b->inflight = 0;
+	ap->inflight--;
+	a->inflight--;
+	if (ap->inflight == 0)
+		ap->draining = 0;
 }
 
 struct accum_partition *accum_partition_of(struct accum *a, const struct accum_batch *b)
@@ -428,11 +568,18 @@ struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b,
 					 int64_t base_offset)
 {
 	struct accum_partition *ap = accum_partition_of(a, b);
-	RN_ASSERT(ap->head == b);
-	ap->head = b->next;
-	if (!ap->head)
-		ap->tail = NULL;
-	ap->inflight = 0;
+	landed(a, ap, b);
+	/* Answers come in order on one connection, so b is the head but for
+	 * a batch that was refused before the ones ahead of it were answered. */
+	struct accum_batch **link = &ap->head, *prev = NULL;
+	while (*link != b) {
+		RN_ASSERT(*link);
+		prev = *link;
+		link = &(*link)->next;
+	}
+	*link = b->next;
+	if (ap->tail == b)
+		ap->tail = prev;
 	b->next = NULL;
 	b->err = err;
 	b->base_offset = base_offset;
@@ -448,8 +595,12 @@ struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b,
 void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_ms)
 {
 	struct accum_partition *ap = accum_partition_of(a, b);
-	RN_ASSERT(ap->head == b);
-	ap->inflight = 0;
+	RN_ASSERT(b->inflight);
+	/* Batches behind b that are still in flight reach the leader after a
+	 * gap: nothing new goes until they are back, then all go in order. */
+	if (ap->inflight > 1)
+		ap->draining = 1;
+	landed(a, ap, b);
 	b->attempts++;
 	b->retry_at_ms = retry_at_ms;
 }
@@ -461,12 +612,15 @@ int64_t accum_next_due(const struct accum *a, int64_t after_ms)
 		const struct accum_topic *t = a->topics[i];
 		for (int32_t p = 0; p < t->partition_count; p++) {
 			const struct accum_partition *ap = &t->parts[p];
-			if (ap->open && ap->open->count > 0 && !ap->head &&
+			if (ap->open && ap->open->count > 0 && may_close_lingered(a, ap) &&
 			    ap->open->created_ms + a->linger_ms < due)
 				due = ap->open->created_ms + a->linger_ms;
-			if (ap->head && !ap->inflight && ap->head->retry_at_ms > after_ms &&
-			    ap->head->retry_at_ms < due)
-				due = ap->head->retry_at_ms;
+			/* The first batch not in flight is the next to go. */
+			const struct accum_batch *b = ap->head;
+			while (b && b->inflight)
+				b = b->next;
+			if (b && !ap->draining && b->retry_at_ms > after_ms && b->retry_at_ms < due)
+				due = b->retry_at_ms;
 		}
 	}
 	return due;

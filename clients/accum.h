@@ -6,8 +6,21 @@
  * The accumulator is the producer's core and does no I/O: time comes in as
  * now_ms (monotonic) and records as bytes.  Each partition has at most one
  * open batch, built in place with batch_builder, and a FIFO of closed
- * batches.  The head of the FIFO is the only batch of its partition that may
- * be in flight, which keeps records in order even across retries.  Batch
+ * batches.  The oldest batches of the FIFO may be in flight, up to the
+ * in-flight limit of accum_set_max_inflight (1 unless the producer is
+ * idempotent).  When one of them fails with a retriable error the
+ * partition sends nothing new until every batch of it in flight has come
+ * back, and then resends from the oldest, so records stay in order across
+ * retries.
+ *
+ * With idempotence on (accum_set_idempotence) every closed batch carries
+ * the producer id and epoch of accum_set_producer and a base sequence:
+ * each partition counts records from 0 (wrapping after INT32_MAX to 0),
+ * and a batch takes the next sequences when it closes, so that a retry
+ * sends the same bytes and the leader can recognise it.  Batches closed
+ * while no producer id is known are stamped when one is set; a new id
+ * (after a fatal sequence error) restarts every partition at sequence 0
+ * and stamps the batches not yet acknowledged again.  Batch
  * buffers count against buffer_memory; an append that would exceed it fails
  * with RN_E_FULL and the producer waits for deliveries to free memory.  An
  * open batch is charged its whole buffer (batch_size, or one record's size
@@ -39,6 +52,12 @@ struct accum_batch {
 	size_t len; /* set when closed */
 	struct batch_builder builder;
 	int closed;
+	int inflight; /* sent, no answer yet */
+	/* What the batch's header carries: producer id and epoch, and the
+	 * sequence of its first record (-1, -1, -1 when not stamped). */
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
 	struct accum_record_meta *meta;
 	size_t meta_cap;
 	int32_t count;
@@ -58,7 +77,15 @@ struct accum_batch {
 struct accum_partition {
 	struct accum_batch *open;
 	struct accum_batch *head, *tail; /* closed batches, oldest first */
-	int inflight;                    /* the head is in flight */
+	int inflight;                    /* batches of the queue in flight */
+	/* A batch failed with a retriable error: nothing new is sent until
+	 * inflight drops to 0, then the queue is sent again from its head. */
+	int draining;
+	/* The node the batches in flight went to: while some are, no batch
+	 * goes to another node, whose answers could overtake theirs. */
+	int32_t node;
+	/* The sequence the next closed batch starts at (idempotence). */
+	int32_t next_sequence;
 };
 
 struct accum_topic {
@@ -108,6 +135,16 @@ struct accum {
 	struct batch_codec codec_ctx;
 	uint8_t *zbuf;
 	size_t zbuf_cap;
+	/* Batches in flight, over every partition. */
+	size_t inflight;
+	/* Batches of one partition in flight at most (accum_set_max_inflight). */
+	int max_inflight;
+	/* Idempotence: on or off, and the producer id and epoch batches are
+	 * stamped with (-1 while none is known: batches then close unstamped
+	 * and none is sendable). */
+	int idempotent;
+	int64_t producer_id;
+	int16_t producer_epoch;
 };
 
 /* Sets up an empty accumulator.  seed varies the sticky partitioner.
@@ -120,6 +157,27 @@ void accum_init(struct accum *a, uint32_t batch_size, int32_t linger_ms, uint32_
  * codec).  A batch whose compressed form would not be smaller is sent
  * uncompressed. */
 void accum_set_compression(struct accum *a, int codec, int level);
+
+/* Lets up to max (>= 1) batches of one partition be in flight at once. */
+void accum_set_max_inflight(struct accum *a, int max);
+
+/* Turns idempotence on or off.  On, batches are sent only once stamped with
+ * a producer id (accum_set_producer).  Turning it off leaves batches that
+ * closed unstamped as they are: they go without producer fields. */
+void accum_set_idempotence(struct accum *a, int on);
+
+/*
+ * Sets the producer id and epoch (producer_id >= 0), or forgets them
+ * (producer_id -1: nothing is sendable until an id is set again).  A new id
+ * restarts every partition's sequence at 0 and stamps every closed batch
+ * (new producer fields, new sequences in queue order, CRC recomputed).
+ * Nothing may be in flight (a->inflight == 0): the bytes of a batch in
+ * flight are still being sent.
+ */
+void accum_set_producer(struct accum *a, int64_t producer_id, int16_t producer_epoch);
+
+/* The sequence count records after seq: sequences wrap from INT32_MAX to 0. */
+int32_t accum_seq_add(int32_t seq, int32_t count);
 
 /* Frees every batch (without calling callbacks) and the topics. */
 void accum_destroy(struct accum *a);
@@ -147,22 +205,41 @@ int accum_append(struct accum *a, struct accum_topic *t, int32_t partition, int6
 		 void *opaque, int64_t now_ms);
 
 /* Closes open batches whose linger time has passed and whose partition has
- * nothing queued or in flight (all open batches when flush is set), moving
- * them to their partition's queue. */
+ * nothing queued that is not in flight, and room for one more in flight
+ * (all open batches when flush is set), moving them to their partition's
+ * queue. */
 void accum_close_ready(struct accum *a, int64_t now_ms, int flush);
 
-/* The head batch of a partition if it can be sent now: closed, not in
- * flight and past its retry time.  NULL otherwise. */
-struct accum_batch *accum_sendable(struct accum_partition *ap, int64_t now_ms);
+/*
+ * The batches of a partition that can be sent now, in queue order, into
+ * out[0..max): the oldest closed batches not in flight and past their retry
+ * time, as many as the in-flight limit leaves room for, none while the
+ * partition drains after a failure, and with idempotence on none until the
+ * producer id is known.  Returns how many.
+ */
+size_t accum_sendable_list(const struct accum *a, const struct accum_partition *ap,
+			   int64_t now_ms, struct accum_batch **out, size_t max);
 
-/* Removes the head batch of its partition (it completed: delivered or
+/* The first batch accum_sendable_list would give, or NULL. */
+struct accum_batch *accum_sendable(const struct accum *a, const struct accum_partition *ap,
+				   int64_t now_ms);
+
+/* Marks a sendable batch as in flight to node. */
+void accum_batch_sent(struct accum *a, struct accum_batch *b, int32_t node);
+
+/* True when a batch older than b in its partition's queue has not been
+ * acknowledged yet (it is in flight or waiting to be sent again). */
+int accum_batch_has_earlier(struct accum *a, const struct accum_batch *b);
+
+/* Removes a closed batch from its partition (it completed: delivered or
  * failed), releasing its buffer memory; the caller owns the returned batch
  * (its meta, for the callbacks) and hands it back with accum_batch_release
- * (or frees it with accum_batch_free). */
+ * (or frees it with accum_batch_free).  Usually the head of the queue. */
 struct accum_batch *accum_batch_complete(struct accum *a, struct accum_batch *b, int err,
 					 int64_t base_offset);
 
-/* Puts an in-flight head batch back to be sent again after retry_at_ms. */
+/* Puts an in-flight batch back to be sent again after retry_at_ms; its
+ * partition drains (see accum_partition.draining). */
 void accum_batch_retry(struct accum *a, struct accum_batch *b, int64_t retry_at_ms);
 
 /* The partition state of batch b. */
@@ -170,8 +247,8 @@ struct accum_partition *accum_partition_of(struct accum *a, const struct accum_b
 
 /* The earliest time something becomes due: a linger (of a partition with
  * nothing queued, which otherwise waits for its queue), or a retry after
- * after_ms (a head batch whose retry time passed by then is ready, not
- * due: the caller knows why it did not go).  INT64_MAX when nothing is. */
+ * after_ms (a batch whose retry time passed by then is ready, not due: the
+ * caller knows why it did not go).  INT64_MAX when nothing is. */
 int64_t accum_next_due(const struct accum *a, int64_t after_ms);
 
 /* True when no record is open, queued or in flight. */

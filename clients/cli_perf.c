@@ -38,7 +38,8 @@ static const char perf_usage[] =
 	"  --format text|json   the result as text lines (default) or one JSON object\n"
 	"  -X KEY=VALUE         a producer or consumer setting by its Kafka name (repeatable):\n"
 	"                       acks, batch.size, linger.ms, compression.type (none, lz4, zstd),\n"
-	"                       buffer.memory, max.request.size,\n"
+	"                       buffer.memory, max.request.size, enable.idempotence (true by\n"
+	"                       default, as in the library; false turns it off),\n"
 	"                       max.in.flight.requests.per.connection, delivery.timeout.ms,\n"
 	"                       fetch.max.bytes, max.partition.fetch.bytes, fetch.max.wait.ms,\n"
 	"                       ... (see docs/cli.md)\n"
@@ -231,7 +232,10 @@ static int perf_produce(const struct cli_global *g, const struct perf_opts *o)
 		goto out_keys;
 	int rc = runnel_producer_new(&cfg, &p);
 	if (rc != 0) {
-		cli_error("perf produce", rc, "bad producer settings (bootstrap, batch.size, ...)");
+		char why[256];
+		if (runnel_producer_config_check(&cfg, why, sizeof(why)) == 0)
+			snprintf(why, sizeof(why), "bad producer settings (bootstrap, batch.size, ...)");
+		cli_error("perf produce", rc, why);
 		status = CLI_EXIT_ERROR;
 		goto out_keys;
 	}

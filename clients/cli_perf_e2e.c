@@ -186,7 +186,10 @@ static int e2e_with(const struct perf_opts *o, const struct runnel_producer_conf
 	if (start_at_end(pcfg, r->c, o->topic) != 0)
 		goto out_consumer;
 	if ((rc = runnel_producer_new(pcfg, &p)) != 0) {
-		cli_error("perf e2e", rc, "bad producer settings (bootstrap, batch.size, ...)");
+		char why[256];
+		if (runnel_producer_config_check(pcfg, why, sizeof(why)) == 0)
+			snprintf(why, sizeof(why), "bad producer settings (bootstrap, batch.size, ...)");
+		cli_error("perf e2e", rc, why);
 		goto out_consumer;
 	}
 	s->p = p;

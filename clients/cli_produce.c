@@ -15,7 +15,8 @@ static const char produce_usage[] =
 	"  -K SEP          text before the first SEP is the key (no SEP: null key)\n"
 	"  -H KEY=VALUE    add this header to every record (repeatable)\n"
 	"  -p PARTITION    send every record to this partition\n"
-	"  --acks 0|1|all  acknowledgement level (default all)\n"
+	"  --acks 0|1|all  acknowledgement level (default all; 0 and 1 turn idempotence\n"
+	"                  off unless -X enable.idempotence=true asks for it, which fails)\n"
 	"  --print-acks    print KEY<TAB>PARTITION<TAB>OFFSET for each acknowledged record\n"
 	"  -Z              an empty value is sent as null (a tombstone)\n"
 	"  --delivery-timeout MS  give up on a record this long after reading it\n"
@@ -25,7 +26,9 @@ static const char produce_usage[] =
 	"  -X KEY=VALUE    a producer setting by its Kafka name (repeatable), e.g.\n"
 	"                  compression.type, compression.level, batch.size, linger.ms,\n"
 	"                  buffer.memory, max.request.size, client.id; the options above\n"
-	"                  win over -X\n"
+	"                  win over -X.  The producer is idempotent by default (a retry\n"
+	"                  never writes a record twice); -X enable.idempotence=false\n"
+	"                  turns that off\n"
 	"Exits 0 only when every record was acknowledged.\n";
 
 /* Extra time flush waits beyond the delivery timeout, so that the
@@ -371,10 +374,10 @@ int cli_produce_main(const struct cli_global *g, int argc, char **argv)
 		return rc;
 	rc = runnel_producer_new(&cfg, &p);
 	if (rc != 0) {
-		cli_error("produce", rc,
-			  rc == RN_E_INVAL ? "bad setting: the bootstrap list, or a value out of range "
-					     "(compression.level must suit the codec: lz4 0-12, zstd 1-22)"
-					   : NULL);
+		char why[256];
+		if (runnel_producer_config_check(&cfg, why, sizeof(why)) == 0)
+			snprintf(why, sizeof(why), "bad setting: the bootstrap list, or a value out of range");
+		cli_error("produce", rc, why);
 		return CLI_EXIT_ERROR;
 	}
 	st.print_acks = o.print_acks;

@@ -659,6 +659,22 @@ int client_metadata_refresh_async(struct client *c, const char *const *topics, s
 	return RN_E_AGAIN;
 }
 
+int client_send_any_async(struct client *c, Runnel__Request *req, int32_t api_key,
+			  int32_t timeout_ms, conn_response_cb cb, void *opaque)
+{
+	int32_t ids[2 * RN_MAX_NODES + RUNNEL_MAX_BOOTSTRAP_SERVERS];
+	size_t count = any_candidates(c, ids, RN_ARRAY_LEN(ids));
+	int64_t now = rn_mono_ms();
+	for (size_t i = 0; i < count; i++) {
+		struct conn *cn = client_conn(c, ids[i]);
+		if (!cn || conn_ensure(cn, now) != 0 || !conn_can_send(cn))
+			continue;
+		if (client_send_until(c, cn, req, api_key, now + timeout_ms, cb, opaque) == 0)
+			return 0;
+	}
+	return RN_E_AGAIN;
+}
+
 int client_metadata_refresh(struct client *c, const char *const *topics, size_t n, int all,
 			    Runnel__Response **keep)
 {

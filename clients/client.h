@@ -187,6 +187,16 @@ int client_metadata_refresh(struct client *c, const char *const *topics, size_t 
 int client_metadata_refresh_async(struct client *c, const char *const *topics, size_t n);
 
 /*
+ * Sends req without waiting to the first node that can take a request now
+ * (known brokers first, nodes known to be failing last, then the bootstrap
+ * list); its answer, due within timeout_ms, reaches cb from inside
+ * client_poll.  Returns 0, or RN_E_AGAIN when no node can take a request
+ * right now (the caller tries again later).
+ */
+int client_send_any_async(struct client *c, Runnel__Request *req, int32_t api_key,
+			  int32_t timeout_ms, conn_response_cb cb, void *opaque);
+
+/*
  * Reads the active controller out of a NOT_CONTROLLER message such as
  * "node 2 is not the active controller; the active controller is node 3 at
  * 10.0.0.3:9093".  Sets *id, and *addr with *has_addr = 1 when the message

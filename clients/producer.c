@@ -1,10 +1,12 @@
 /* producer.c: the producer: sends accumulated batches to partition leaders and reports deliveries. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clients/accum.h"
 #include "clients/client.h"
 #include "clients/clock_cache.h"
+#include "clients/producer_idem.h"
 #include "clients/runnel.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -24,6 +26,7 @@ struct runnel_producer {
 	struct runnel_producer_config cfg;
 	struct client client;
 	struct accum accum;
+	struct producer_idem idem;
 	/* The clocks as records are stamped: read again only when the last
 	 * reading may be stale (see clock_cache.h). */
 	struct clock_cache clock;
@@ -74,6 +77,7 @@ void runnel_producer_config_init(struct runnel_producer_config *cfg)
 	cfg->message_max_bytes = RUNNEL_DEFAULT_MESSAGE_MAX_BYTES;
 	cfg->compression_type = RUNNEL_COMPRESSION_NONE;
 	cfg->compression_level = RUNNEL_COMPRESSION_LEVEL_DEFAULT;
+	cfg->enable_idempotence = RUNNEL_IDEMPOTENCE_DEFAULT;
 }
 
 /* The public codec numbers are the batch attribute's. */
@@ -83,24 +87,77 @@ _Static_assert(RUNNEL_COMPRESSION_NONE == BATCH_COMPRESSION_NONE &&
 		       RUNNEL_COMPRESSION_LEVEL_DEFAULT == BATCH_CODEC_LEVEL_DEFAULT,
 	       "codec numbers");
 
-static int check_config(const struct runnel_producer_config *cfg)
+/* client.max_in_flight as client_init will take it (0 means the default). */
+static int32_t max_in_flight_of(const struct runnel_producer_config *cfg)
 {
+	return cfg->client.max_in_flight > 0 ? cfg->client.max_in_flight : RUNNEL_DEFAULT_MAX_IN_FLIGHT;
+}
+
+/* Whether the producer is idempotent: as asked, or by default when the
+ * settings idempotence needs allow it (Kafka turns it off silently then). */
+static int idempotence_on(const struct runnel_producer_config *cfg)
+{
+	if (cfg->enable_idempotence != RUNNEL_IDEMPOTENCE_DEFAULT)
+		return cfg->enable_idempotence == 1;
+	return cfg->acks == -1 && cfg->retries > 0 &&
+	       max_in_flight_of(cfg) <= RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT;
+}
+
+/* Writes why into msg (when there is one) and returns err. */
+static int config_fail(char *msg, size_t msg_len, int err, const char *why)
+{
+	if (msg && msg_len > 0)
+		snprintf(msg, msg_len, "%s", why);
+	return err;
+}
+
+/* The rules of enable.idempotence=true (Kafka's). */
+static int check_idempotence(const struct runnel_producer_config *cfg, char *msg, size_t msg_len)
+{
+	if (cfg->enable_idempotence != 0 && cfg->enable_idempotence != 1 &&
+	    cfg->enable_idempotence != RUNNEL_IDEMPOTENCE_DEFAULT)
+		return config_fail(msg, msg_len, RN_E_INVAL, "enable.idempotence must be true or false");
+	if (cfg->enable_idempotence != 1)
+		return 0;
+	if (cfg->acks != -1)
+		return config_fail(msg, msg_len, RN_E_INVAL,
+				   "enable.idempotence=true requires acks=all (set acks=all, or "
+				   "enable.idempotence=false to use acks 0 or 1)");
+	if (cfg->retries <= 0)
+		return config_fail(msg, msg_len, RN_E_INVAL,
+				   "enable.idempotence=true requires retries greater than 0");
+	if (max_in_flight_of(cfg) > RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT)
+		return config_fail(msg, msg_len, RN_E_INVAL,
+				   "enable.idempotence=true requires "
+				   "max.in.flight.requests.per.connection of at most 5");
+	return 0;
+}
+
+int runnel_producer_config_check(const struct runnel_producer_config *cfg, char *msg,
+				 size_t msg_len)
+{
+	config_fail(msg, msg_len, 0, "");
 	if (cfg->acks != 0 && cfg->acks != 1 && cfg->acks != -1)
-		return RN_E_INVALID_REQUIRED_ACKS;
+		return config_fail(msg, msg_len, RN_E_INVALID_REQUIRED_ACKS,
+				   "acks must be 0, 1 or all (-1)");
 	if (cfg->batch_size <= BATCH_HEADER_BYTES || cfg->batch_size > RUNNEL_MAX_BATCH_SIZE)
-		return RN_E_INVAL;
+		return config_fail(msg, msg_len, RN_E_INVAL, "batch.size out of range");
 	if (cfg->message_max_bytes <= BATCH_HEADER_BYTES || cfg->message_max_bytes > RN_MAX_BATCH_BYTES)
-		return RN_E_INVAL;
+		return config_fail(msg, msg_len, RN_E_INVAL, "max.request.size out of range");
 	if (cfg->linger_ms < 0 || cfg->retries < 0 || cfg->retry_backoff_ms < 0 ||
 	    cfg->delivery_timeout_ms <= 0 || cfg->buffer_memory == 0)
-		return RN_E_INVAL;
+		return config_fail(msg, msg_len, RN_E_INVAL,
+				   "linger.ms, retries, retry.backoff.ms, delivery.timeout.ms or "
+				   "buffer.memory out of range");
 	if (!batch_codec_supported(cfg->compression_type))
-		return RN_E_UNSUPPORTED_COMPRESSION_TYPE;
+		return config_fail(msg, msg_len, RN_E_UNSUPPORTED_COMPRESSION_TYPE,
+				   "compression.type must be none, lz4 or zstd");
 	/* A level means nothing without a codec, as in Kafka. */
 	if (cfg->compression_type != RUNNEL_COMPRESSION_NONE &&
 	    !batch_codec_level_valid(cfg->compression_type, cfg->compression_level))
-		return RN_E_INVAL;
-	return 0;
+		return config_fail(msg, msg_len, RN_E_INVAL,
+				   "compression.level does not suit the codec (lz4 0-12, zstd 1-22)");
+	return check_idempotence(cfg, msg, msg_len);
 }
 
 int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_producer **out)
@@ -110,7 +167,7 @@ int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_produce
 		runnel_producer_config_init(&defaults);
 		cfg = &defaults;
 	}
-	int rc = check_config(cfg);
+	int rc = runnel_producer_config_check(cfg, NULL, 0);
 	if (rc != 0)
 		return rc;
 	struct runnel_producer *p = calloc(1, sizeof(*p));
@@ -130,6 +187,13 @@ int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_produce
 			      cfg->compression_type == RUNNEL_COMPRESSION_NONE
 				      ? RUNNEL_COMPRESSION_LEVEL_DEFAULT
 				      : cfg->compression_level);
+	int idem = idempotence_on(cfg);
+	producer_idem_init(&p->idem, &p->client, &p->accum, idem, cfg->enable_idempotence == 1,
+			   cfg->retry_backoff_ms, p->client.cfg.request_timeout_ms, p->cause,
+			   sizeof(p->cause));
+	/* Without idempotence a partition keeps one batch in flight, so that
+	 * a retry cannot overtake the batch behind it. */
+	accum_set_max_inflight(&p->accum, idem ? p->client.cfg.max_in_flight : 1);
 	*out = p;
 	return 0;
 }
@@ -156,6 +220,14 @@ const char *runnel_producer_errmsg(const runnel_producer *p)
 	return p->client.errmsg;
 }
 
+int runnel_producer_idempotent(const runnel_producer *p, int64_t *producer_id)
+{
+	int on = p->idem.state != IDEM_OFF;
+	if (producer_id)
+		*producer_id = on ? p->accum.producer_id : -1;
+	return on;
+}
+
 size_t runnel_producer_outstanding(const runnel_producer *p)
 {
 	return p->accum.records + p->done_records;
@@ -164,6 +236,11 @@ size_t runnel_producer_outstanding(const runnel_producer *p)
 /* Moves a completed batch to the done list; its callbacks run from poll. */
 static void finish_batch(struct runnel_producer *p, struct accum_batch *b, int err, int64_t base)
 {
+	/* A batch that took sequences and failed leaves a gap the leader
+	 * would refuse every later batch for: a new producer id restarts the
+	 * sequences (the batches behind it are stamped again). */
+	if (err != 0 && b->base_sequence >= 0 && b->producer_id == p->idem.producer_id)
+		producer_idem_reset(&p->idem);
 	accum_batch_complete(&p->accum, b, err, base);
 	if (p->done_tail)
 		p->done_tail->next = b;
@@ -201,6 +278,26 @@ static const Runnel__PartitionProduceResponse *find_result(const Runnel__Produce
 	return NULL;
 }
 
+/*
+ * Handles a sequence error of an idempotent batch: returns 1 when the batch
+ * is to be retried.  OUT_OF_ORDER_SEQUENCE_NUMBER while an older batch of
+ * the partition is still unacknowledged is the gap that older batch's
+ * retry fills.  Otherwise the leader and the producer disagree about the
+ * sequence (or the epoch): the producer takes a new id, and the batch,
+ * which the leader refused and so did not write, goes again under it.
+ */
+static int sequence_error(struct runnel_producer *p, struct accum_batch *b, int err)
+{
+	if (b->base_sequence < 0 ||
+	    (err != RN_E_OUT_OF_ORDER_SEQUENCE_NUMBER && err != RN_E_INVALID_PRODUCER_EPOCH))
+		return 0;
+	if (err == RN_E_OUT_OF_ORDER_SEQUENCE_NUMBER && accum_batch_has_earlier(&p->accum, b))
+		return 1;
+	if (b->producer_id == p->idem.producer_id)
+		producer_idem_reset(&p->idem);
+	return 1;
+}
+
 static void produce_response_cb(void *opaque, int err, Runnel__Response *resp)
 {
 	struct produce_inflight *fl = opaque;
@@ -228,14 +325,22 @@ static void produce_response_cb(void *opaque, int err, Runnel__Response *resp)
 					 p->client.errmsg);
 			}
 		}
+		if (berr == RN_E_DUPLICATE_SEQUENCE_NUMBER && b->base_sequence >= 0) {
+			/* The leader already has the batch but no longer knows
+			 * where: written once, offsets unknown (as in Kafka). */
+			berr = 0;
+			base = -1;
+		}
 		if (berr == 0) {
 			p->cause[0] = '\0';
 			finish_batch(p, b, 0, base);
-		}
-		else if (rn_err_retriable(berr))
+		} else if (rn_err_retriable(berr)) {
 			retry_or_fail(p, b, berr, now);
-		else
+		} else if (sequence_error(p, b, berr)) {
+			retry_or_fail(p, b, berr, now);
+		} else {
 			finish_batch(p, b, berr, -1);
+		}
 	}
 	if (resp)
 		runnel__response__free_unpacked(resp, NULL);
@@ -246,6 +351,10 @@ static void produce_response_cb(void *opaque, int err, Runnel__Response *resp)
  * each leader's batches are contiguous and each topic's within them. */
 struct send_candidate {
 	int32_t leader;
+	/* The batch's place among its partition's candidates: a request
+	 * carries one batch per partition, so round n goes in a later request
+	 * than round n - 1, on the same connection, in sequence order. */
+	uint32_t round;
 	struct accum_batch *batch;
 };
 
@@ -254,18 +363,20 @@ static int compare_candidates(const void *x, const void *y)
 	const struct send_candidate *a = x, *b = y;
 	if (a->leader != b->leader)
 		return a->leader < b->leader ? -1 : 1;
+	if (a->round != b->round)
+		return a->round < b->round ? -1 : 1;
 	int c = strcmp(a->batch->topic, b->batch->topic);
 	if (c != 0)
 		return c;
 	return (a->batch->partition > b->batch->partition) - (a->batch->partition < b->batch->partition);
 }
 
-/* How many of bs[0..n) one request takes: at least one, then as many as fit
- * under the byte and count limits. */
+/* How many of bs[0..n) one request takes: at least one, then as many of
+ * the same round as fit under the byte and count limits. */
 static size_t request_take(struct send_candidate *bs, size_t n)
 {
 	size_t bytes = bs[0].batch->len, k = 1;
-	while (k < n && k < PRODUCER_MAX_REQUEST_BATCHES &&
+	while (k < n && k < PRODUCER_MAX_REQUEST_BATCHES && bs[k].round == bs[0].round &&
 	       bytes + bs[k].batch->len <= PRODUCER_MAX_REQUEST_BYTES)
 		bytes += bs[k++].batch->len;
 	return k;
@@ -330,7 +441,7 @@ static int send_request(struct runnel_producer *p, struct conn *cn, struct send_
 		if (acks0)
 			finish_batch(p, bs[i].batch, 0, -1);
 		else
-			accum_partition_of(&p->accum, bs[i].batch)->inflight = 1;
+			accum_batch_sent(&p->accum, bs[i].batch, bs[i].leader);
 	}
 	if (!acks0)
 		fl = NULL;
@@ -410,6 +521,39 @@ static void expire_batch(struct runnel_producer *p, struct accum_batch *b)
 	finish_batch(p, b, err, -1);
 }
 
+/* Fails the batches of a partition, oldest first, that are not in flight
+ * and waited past their delivery timeout. */
+static void expire_partition(struct runnel_producer *p, struct accum_partition *ap, int64_t now)
+{
+	struct accum_batch *b;
+	while ((b = ap->head) != NULL && !b->inflight && now >= b->deadline_ms)
+		expire_batch(p, b);
+}
+
+/* Adds the batches of one partition that can go now to cands. */
+static void add_candidates(struct runnel_producer *p, struct accum_topic *at, int32_t part,
+			   int64_t now, struct send_candidate *cands, size_t *n)
+{
+	struct accum_partition *ap = &at->parts[part];
+	struct accum_batch *bs[RUNNEL_MAX_IN_FLIGHT_LIMIT];
+	size_t k = accum_sendable_list(&p->accum, ap, now, bs, RN_ARRAY_LEN(bs));
+	if (k == 0)
+		return;
+	int32_t leader = client_leader(&p->client, at->name, part);
+	if (leader < 0) {
+		p->need_metadata = 1;
+		wake_at(p, bs[0]->deadline_ms);
+		return;
+	}
+	/* Batches still in flight to the old leader are answered first: one
+	 * sent to the new leader now could be written before them. */
+	if (ap->inflight > 0 && ap->node != leader)
+		return;
+	for (size_t i = 0; i < k; i++)
+		cands[(*n)++] = (struct send_candidate){.leader = leader, .round = (uint32_t)i,
+							.batch = bs[i]};
+}
+
 /* Closes lingered batches and sends every batch that can go now. */
 static void send_ready(struct runnel_producer *p, int64_t now)
 {
@@ -419,27 +563,15 @@ static void send_ready(struct runnel_producer *p, int64_t now)
 	accum_close_ready(a, now, p->flushing);
 	size_t cap = 0, n = 0;
 	for (size_t t = 0; t < a->topic_count; t++)
-		cap += (size_t)a->topics[t]->partition_count;
+		cap += (size_t)a->topics[t]->partition_count * (size_t)a->max_inflight;
 	struct send_candidate *cands = malloc((cap ? cap : 1) * sizeof(*cands));
 	if (!cands)
 		return;
 	for (size_t t = 0; t < a->topic_count; t++) {
 		struct accum_topic *at = a->topics[t];
 		for (int32_t i = 0; i < at->partition_count; i++) {
-			struct accum_batch *b = accum_sendable(&at->parts[i], now);
-			if (!b)
-				continue;
-			if (now >= b->deadline_ms) {
-				expire_batch(p, b);
-				continue;
-			}
-			int32_t leader = client_leader(&p->client, at->name, i);
-			if (leader < 0) {
-				p->need_metadata = 1;
-				wake_at(p, b->deadline_ms);
-				continue;
-			}
-			cands[n++] = (struct send_candidate){.leader = leader, .batch = b};
+			expire_partition(p, &at->parts[i], now);
+			add_candidates(p, at, i, now, cands, &n);
 		}
 	}
 	qsort(cands, n, sizeof(*cands), compare_candidates);
@@ -458,9 +590,34 @@ static void fail_topic(struct runnel_producer *p, struct accum_topic *at, int er
 {
 	for (int32_t i = 0; i < at->partition_count; i++) {
 		struct accum_batch *b;
-		while ((b = accum_sendable(&at->parts[i], INT64_MAX)) != NULL)
+		while ((b = at->parts[i].head) != NULL && !b->inflight)
 			finish_batch(p, b, err, -1);
 	}
+}
+
+/* Fails every queued batch that is not in flight with err (the producer
+ * cannot send them: no producer id can be had). */
+static void fail_waiting(struct runnel_producer *p, int err)
+{
+	struct accum *a = &p->accum;
+	/* Open batches close first, so that their records fail too. */
+	accum_close_ready(a, INT64_MAX, 1);
+	for (size_t t = 0; t < a->topic_count; t++)
+		fail_topic(p, a->topics[t], err);
+}
+
+/* Takes in what the producer id's answers decided. */
+static void idem_step(struct runnel_producer *p, int64_t now)
+{
+	struct producer_idem *s = &p->idem;
+	if (s->fatal_err) {
+		fail_waiting(p, s->fatal_err);
+	} else if (s->fail_err) {
+		client_fail(&p->client, s->fail_err, "%s", p->cause);
+		fail_waiting(p, s->fail_err);
+		s->fail_err = 0;
+	}
+	producer_idem_step(s, now);
 }
 
 /* Starts a metadata refresh of every topic the producer has used; the
@@ -506,6 +663,7 @@ static void producer_step(struct runnel_producer *p)
 		apply_metadata(p);
 	if (p->need_metadata && now >= p->next_metadata_ms)
 		request_metadata(p, now);
+	idem_step(p, now);
 	send_ready(p, now);
 }
 
@@ -550,6 +708,8 @@ static int wait_budget(struct runnel_producer *p, int64_t deadline)
 		due = p->next_metadata_ms;
 	if (p->blocked_wake_ms < due)
 		due = p->blocked_wake_ms;
+	if (producer_idem_next_due(&p->idem) < due)
+		due = producer_idem_next_due(&p->idem);
 	if (due < until)
 		until = due;
 	if (until > now + PRODUCER_MAX_WAIT_MS)
@@ -729,6 +889,11 @@ int runnel_producer_send(runnel_producer *p, const char *topic, int32_t partitio
 {
 	if (!topic || partition < -1)
 		return client_fail(&p->client, RN_E_INVAL, "bad topic name or partition");
+	if (p->idem.fatal_err)
+		return client_fail(&p->client, p->idem.fatal_err,
+				   "enable.idempotence=true, but the cluster does not support "
+				   "InitProducerId (%s): records cannot be sent idempotently",
+				   rn_errname(p->idem.fatal_err));
 	if (header_count > RN_MAX_HEADERS_PER_RECORD)
 		return client_fail(&p->client, RN_E_INVAL, "more than %u headers",
 				   RN_MAX_HEADERS_PER_RECORD);

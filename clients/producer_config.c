@@ -86,6 +86,18 @@ static int set_acks(struct runnel_producer_config *cfg, const char *value)
 	return 0;
 }
 
+/* Kafka's booleans are "true" and "false". */
+static int set_idempotence(struct runnel_producer_config *cfg, const char *value)
+{
+	if (strcmp(value, "true") == 0)
+		cfg->enable_idempotence = 1;
+	else if (strcmp(value, "false") == 0)
+		cfg->enable_idempotence = 0;
+	else
+		return RN_E_INVAL;
+	return 0;
+}
+
 int runnel_producer_config_set(struct runnel_producer_config *cfg, const char *key,
 			       const char *value)
 {
@@ -98,6 +110,8 @@ int runnel_producer_config_set(struct runnel_producer_config *cfg, const char *k
 		return set_compression(cfg, value);
 	if (strcmp(key, "acks") == 0)
 		return set_acks(cfg, value);
+	if (strcmp(key, "enable.idempotence") == 0)
+		return set_idempotence(cfg, value);
 	if (strcmp(key, "bootstrap.servers") == 0) {
 		cfg->client.bootstrap = value;
 		return 0;

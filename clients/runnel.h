@@ -160,7 +160,28 @@ struct runnel_producer_config {
 	 * fast mode, zstd level 3), or lz4 0..12 (3 and up: lz4's slower
 	 * high-compression mode), zstd 1..22. */
 	int32_t compression_level;
+	/*
+	 * Kafka's enable.idempotence: RUNNEL_IDEMPOTENCE_DEFAULT (the
+	 * default: on unless acks is 0 or 1, retries is 0 or
+	 * client.max_in_flight is above RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT,
+	 * which turn it off silently), 1 (on; those settings then make
+	 * runnel_producer_new fail with RN_E_INVAL) or 0 (off).  An
+	 * idempotent producer gets a producer id from the cluster and numbers
+	 * each partition's records, so that a retry of a batch the leader
+	 * already wrote is not written again: see the section "Idempotence"
+	 * of docs/client-library.md.  It keeps up to client.max_in_flight
+	 * batches of one partition in flight; a producer that is not
+	 * idempotent keeps one.
+	 */
+	int32_t enable_idempotence;
 };
+
+/* enable_idempotence: on, unless a setting it needs says otherwise. */
+#define RUNNEL_IDEMPOTENCE_DEFAULT (-1)
+/* An idempotent producer has at most this many requests in flight per
+ * connection (Kafka's limit: the leader remembers a producer's last 5
+ * batches per partition). */
+#define RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT 5
 
 /* Codecs, with the numbers a batch's attributes carry (Kafka's). */
 #define RUNNEL_COMPRESSION_NONE 0
@@ -171,12 +192,22 @@ struct runnel_producer_config {
 void runnel_producer_config_init(struct runnel_producer_config *cfg);
 
 /*
+ * Checks cfg as runnel_producer_new does and, when msg is not NULL, writes
+ * what is wrong into msg[0..msg_len) (naming the settings by their Kafka
+ * names), or "" when nothing is.  Returns 0, RN_E_INVAL,
+ * RN_E_INVALID_REQUIRED_ACKS or RN_E_UNSUPPORTED_COMPRESSION_TYPE.
+ */
+int runnel_producer_config_check(const struct runnel_producer_config *cfg, char *msg,
+				 size_t msg_len);
+
+/*
  * Sets one setting by its Kafka name, as `runnel produce -X KEY=VALUE`
  * does: bootstrap.servers, client.id, acks (0, 1, all or -1), batch.size,
  * linger.ms, retries, retry.backoff.ms, delivery.timeout.ms, buffer.memory,
  * max.request.size (message_max_bytes), compression.type (none, lz4,
  * zstd), compression.level, max.in.flight.requests.per.connection,
- * request.timeout.ms, reconnect.backoff.ms, reconnect.backoff.max.ms.
+ * enable.idempotence (true or false), request.timeout.ms,
+ * reconnect.backoff.ms, reconnect.backoff.max.ms.
  * String values are not copied: value must stay valid until
  * runnel_producer_new.  Returns 0, RN_E_NOT_FOUND (unknown key),
  * RN_E_UNSUPPORTED_COMPRESSION_TYPE (compression.type gzip or snappy) or
@@ -195,17 +226,22 @@ int runnel_producer_config_set(struct runnel_producer_config *cfg, const char *k
  * timeouts, ...) are retried after a metadata refresh and never reach the
  * callback unless retries or delivery_timeout_ms run out: err is then the
  * last of them, or RN_E_TIMEOUT when no attempt was answered.  Other errors
- * arrive at once.  A retry after NOT_ENOUGH_REPLICAS_AFTER_APPEND or a lost
- * answer may write the records a second time (at a later offset).
+ * arrive at once.  Without idempotence, a retry after
+ * NOT_ENOUGH_REPLICAS_AFTER_APPEND or a lost answer may write the records a
+ * second time (at a later offset); an idempotent producer's retry is
+ * answered with the offset of the first write instead.
  */
 typedef void (*runnel_delivery_cb)(void *opaque, int err, int32_t partition, int64_t offset);
 
 /*
  * Creates a producer.  Does not connect until the first send.
  * Returns 0 and sets *out, or RN_E_INVAL (a config value out of range, a
- * compression level the codec does not have, or an unparsable bootstrap
+ * compression level the codec does not have, enable_idempotence 1 with
+ * acks other than all, retries 0 or more than
+ * RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT in flight, or an unparsable bootstrap
  * list), RN_E_UNSUPPORTED_COMPRESSION_TYPE (a codec other than none, lz4
- * and zstd) or RN_E_NOMEM.  Free with runnel_producer_free.
+ * and zstd) or RN_E_NOMEM.  runnel_producer_config_check says which
+ * setting is wrong.  Free with runnel_producer_free.
  */
 int runnel_producer_new(const struct runnel_producer_config *cfg, runnel_producer **out);
 
@@ -254,6 +290,12 @@ void runnel_producer_free(runnel_producer *p);
 
 /* A message about the last failure; valid until the next call. */
 const char *runnel_producer_errmsg(const runnel_producer *p);
+
+/* 1 while the producer is idempotent, 0 when it is not (configured off, or
+ * turned off because the cluster does not support InitProducerId), and
+ * when it is, the producer id its batches carry in *producer_id (may be
+ * NULL; -1 while none is known yet). */
+int runnel_producer_idempotent(const runnel_producer *p, int64_t *producer_id);
 
 /* ------------------------------------------------------------------ consumer */
 

@@ -14,14 +14,18 @@
 static const char produce_usage[] =
 	"usage: fault-check produce -b BOOTSTRAP -t TOPIC --state FILE [--duration-s S] [--rate N]\n"
 	"                           [--max-in-flight N] [--delivery-timeout-ms MS]\n"
-	"                           [--value-bytes N]\n"
+	"                           [--value-bytes N] [--no-idempotence]\n"
 	"\n"
-	"Sends records with unique ids (acks=all, retries on) at N records/s (default 1000)\n"
+	"Sends records with unique ids (acks=all, retries on, idempotent: a retry never\n"
+	"writes a record twice) at N records/s (default 1000)\n"
 	"for S seconds (default 30) or until SIGTERM/SIGINT, then waits for the answers\n"
 	"(at most the delivery timeout, default 120000 ms; a second signal stops waiting).\n"
 	"FILE receives every acknowledged record as it is acknowledged, and the full state\n"
 	"with the run's statistics at the end.  --max-in-flight is the number of requests\n"
-	"pipelined on one connection (default 1, which keeps order across retries).\n"
+	"pipelined on one connection (default 5 when idempotent, at most 5 then; 1 with\n"
+	"--no-idempotence, which keeps order across retries).  --no-idempotence sends\n"
+	"without a producer id (enable.idempotence=false): retries may then write records\n"
+	"twice.  Without it the cluster must support idempotence, or every record fails.\n"
 	"Exits 0 when the run completed (failed deliveries are counted, not fatal), 2 on\n"
 	"usage errors or when the topic cannot be reached at all.\n";
 
@@ -72,7 +76,8 @@ struct produce_opts {
 	const char *state_path;
 	int64_t duration_s;
 	int64_t rate;
-	int64_t max_in_flight;
+	int64_t max_in_flight; /* 0 until parsed: the default follows idempotence */
+	int no_idempotence;
 	int64_t delivery_timeout_ms;
 	int64_t value_bytes;
 };
@@ -180,6 +185,7 @@ static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 		{"max-in-flight", required_argument, NULL, 'm'},
 		{"delivery-timeout-ms", required_argument, NULL, 'D'},
 		{"value-bytes", required_argument, NULL, 'v'},
+		{"no-idempotence", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -213,6 +219,9 @@ static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 			rc = parse_num("--value-bytes", optarg, 0, FC_MAX_VALUE_BYTES,
 				       &o->value_bytes);
 			break;
+		case 'I':
+			o->no_idempotence = 1;
+			break;
 		case 'h':
 			fputs(produce_usage, stdout);
 			return -1;
@@ -225,6 +234,13 @@ static int parse_produce_opts(int argc, char **argv, struct produce_opts *o)
 		return rc;
 	if (!o->bootstrap || !o->topic || !o->state_path || optind != argc)
 		return fc_usage_error("produce", "needs -b BOOTSTRAP, -t TOPIC and --state FILE");
+	if (o->max_in_flight == 0)
+		o->max_in_flight = o->no_idempotence ? 1 : RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT;
+	if (!o->no_idempotence && o->max_in_flight > RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT)
+		return fc_usage_error("produce",
+				      "--max-in-flight %lld: an idempotent producer keeps at most %d "
+				      "(or give --no-idempotence)",
+				      (long long)o->max_in_flight, RUNNEL_IDEMPOTENCE_MAX_IN_FLIGHT);
 	return 0;
 }
 
@@ -256,10 +272,17 @@ static int open_producer(struct produce_run *r)
 	cfg.acks = -1;
 	cfg.linger_ms = FC_PRODUCE_LINGER_MS;
 	cfg.delivery_timeout_ms = (int32_t)r->o.delivery_timeout_ms;
+	/* Asked for explicitly: a cluster without it fails the run instead of
+	 * a silent fallback that would make duplicates look like a bug. */
+	cfg.enable_idempotence = r->o.no_idempotence ? 0 : 1;
+	char why[256];
 	int rc = runnel_producer_new(&cfg, &r->p);
-	if (rc != 0)
+	if (rc != 0) {
+		if (runnel_producer_config_check(&cfg, why, sizeof(why)) == 0)
+			snprintf(why, sizeof(why), "%s", rn_strerror(rc));
 		return fc_usage_error("produce", "cannot create the producer: %s (bootstrap \"%s\")",
-				      rn_strerror(rc), r->o.bootstrap);
+				      why, r->o.bootstrap);
+	}
 	return 0;
 }
 
@@ -465,7 +488,7 @@ int fc_cmd_produce(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.o.duration_s = FC_DEFAULT_DURATION_S;
 	r.o.rate = FC_DEFAULT_RATE;
-	r.o.max_in_flight = 1;
+	r.o.max_in_flight = 0;
 	r.o.delivery_timeout_ms = RUNNEL_DEFAULT_DELIVERY_TIMEOUT_MS;
 	r.o.value_bytes = FC_DEFAULT_VALUE_BYTES;
 	int rc = parse_produce_opts(argc, argv, &r.o);

@@ -10,7 +10,9 @@ Each scenario gets a fresh topic (6 partitions, replication factor 3,
 min.insync.replicas=2), starts `fault-check produce` in the background,
 injects its fault, heals it, waits with `fault-check whole` until every
 partition is fully replicated again, stops the producer and runs
-`fault-check verify`. The control scenario lose-all-logs (local target
+`fault-check verify` (with --fail-on-duplicates for the leader-kill
+scenarios: the producer is idempotent unless --no-idempotence is given).
+The control scenario lose-all-logs (local target
 only) destroys every replica of the topic and passes only when the verify
 reports the loss. Reports go to --report-dir; a summary table of every
 scenario ends the run. Exit status: 0 when every scenario passed, 1 when a
@@ -56,11 +58,13 @@ class Checker:
         self.binary = binary
         self.workdir = workdir
 
-    def start_producer(self, bootstrap, topic, state, rate):
+    def start_producer(self, bootstrap, topic, state, rate, idempotent=True):
         logp = os.path.join(self.workdir, topic + ".produce.log")
         args = [self.binary, "produce", "-b", bootstrap, "-t", topic, "--state", state,
                 "--duration-s", str(PRODUCER_MAX_S), "--rate", str(rate),
                 "--delivery-timeout-ms", str(DELIVERY_TIMEOUT_MS)]
+        if not idempotent:
+            args.append("--no-idempotence")
         with open(logp, "ab") as f:
             proc = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     preexec_fn=fl.die_with_parent)
@@ -77,10 +81,13 @@ class Checker:
             raise RuntimeError("fault-check whole exited %d: %s" % (r.returncode, r.stdout.strip()[-2000:]))
         return int(m.group(1))
 
-    def verify(self, bootstrap, topic, state, report, whole_ms):
-        """Runs verify; returns (exit code, its output)."""
+    def verify(self, bootstrap, topic, state, report, whole_ms, no_duplicates=False):
+        """Runs verify; returns (exit code, its output). no_duplicates fails
+        it when a record was written twice, too."""
         args = [self.binary, "verify", "-b", bootstrap, "-t", topic, "--state", state,
                 "--report", report, "--timeout-s", "120"]
+        if no_duplicates:
+            args.append("--fail-on-duplicates")
         if whole_ms is not None:
             args += ["--whole-ms", str(whole_ms)]
         r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -293,16 +300,21 @@ class Scenario:
     """A named fault run; expect_loss marks a control run, which passes only
     when the verify reports lost records."""
 
-    def __init__(self, name, fn, expect_loss=False, targets=("local", "compose")):
+    def __init__(self, name, fn, expect_loss=False, targets=("local", "compose"), no_duplicates=False):
         self.name = name
         self.fn = fn
         self.expect_loss = expect_loss
         self.targets = targets
+        # With an idempotent producer (the default) the verify also fails
+        # on a record written twice: the leaders keep each producer's
+        # recent batches, and a new leader answers a retry of one of them
+        # with its first offsets instead of writing it again.
+        self.no_duplicates = no_duplicates
 
 
 SCENARIOS = [
-    Scenario("kill9-partition-leader", scenario_kill9_partition_leader),
-    Scenario("kill9-quorum-leader", scenario_kill9_quorum_leader),
+    Scenario("kill9-partition-leader", scenario_kill9_partition_leader, no_duplicates=True),
+    Scenario("kill9-quorum-leader", scenario_kill9_quorum_leader, no_duplicates=True),
     Scenario("pause-leader", scenario_pause_leader),
     Scenario("partition-leader", scenario_partition_leader),
     Scenario("rolling-restart", scenario_rolling_restart),
@@ -333,8 +345,10 @@ def run_scenario(cluster, checker, sc, args, workdir):
         cluster.wait_healthy()
         cluster.create_topic(topic)
         checker.whole(cluster.bootstrap, topic)
-        producer = checker.start_producer(cluster.bootstrap, topic, state, args.rate)
-        r.event("producing to %s at %d records/s" % (topic, args.rate))
+        idempotent = not args.no_idempotence
+        producer = checker.start_producer(cluster.bootstrap, topic, state, args.rate, idempotent)
+        r.event("producing to %s at %d records/s (%s)"
+                % (topic, args.rate, "idempotent" if idempotent else "not idempotent"))
         time.sleep(WARMUP_S)
         if not producer.alive():
             raise RuntimeError("fault-check produce exited early:\n" + producer.output())
@@ -346,7 +360,10 @@ def run_scenario(cluster, checker, sc, args, workdir):
         whole = max(r.whole_ms) if r.whole_ms else None
         if sc.expect_loss:
             r.event("control run: the verify below must report lost records")
-        rc, out = checker.verify(cluster.bootstrap, topic, state, report, whole)
+        no_dup = idempotent and sc.no_duplicates
+        if no_dup:
+            r.event("idempotent producer: the verify below must find no duplicates either")
+        rc, out = checker.verify(cluster.bootstrap, topic, state, report, whole, no_dup)
         print(out.rstrip(), flush=True)
         row.update(read_report(report))
         if rc not in (0, 1):
@@ -438,6 +455,9 @@ def parse_args():
     ap.add_argument("--no-netns", action="store_true",
                     help="local target: run the nodes on loopback, not in network namespaces "
                          "(the partition fault then uses SIGSTOP)")
+    ap.add_argument("--no-idempotence", action="store_true",
+                    help="produce without idempotence (retries may write records twice; "
+                         "duplicates are then counted, not failed)")
     args = ap.parse_args()
     if args.scenario == "all":
         wanted = [sc.name for sc in SCENARIOS if args.target in sc.targets]

@@ -138,10 +138,10 @@ def test_clean_run_verifies(workdir):
     assert sum(pp["high_watermark"] for pp in doc["partitions"].values()) == sent, doc["partitions"]
     assert "result                       OK" in v.out, v.out
 
-    # A second run in the same topic: the first run's verify counts its
-    # records as another run's and still passes.
+    # A second run in the same topic, without idempotence: the first run's
+    # verify counts its records as another run's and still passes.
     state2 = os.path.join(workdir, "state2")
-    produce(node.address, "clean", state2, seconds=2, rate=300)
+    produce(node.address, "clean", state2, seconds=2, rate=300, extra=["--no-idempotence"])
     sent2 = stats_of(state2)["acknowledged"]
     v, doc = verify(node.address, "clean", state, report)
     assert v.rc == 0 and doc["other_records"] == sent2 and doc["read"] == sent, (v, doc)
@@ -309,6 +309,10 @@ def test_order_and_duplicates_detected(workdir):
     assert r.rc == 2, r
     r = fc(["produce", "-b", node.address, "-t", "nosuch", "--state", state, "--duration-s", "1"])
     assert r.rc == 2 and "UNKNOWN_TOPIC" in r.err.upper().replace(" ", "_"), r
+    # An idempotent producer keeps at most 5 requests in flight.
+    r = fc(["produce", "-b", node.address, "-t", "dups", "--state", state + ".x", "--duration-s", "1",
+            "--max-in-flight", "6"])
+    assert r.rc == 2 and "--no-idempotence" in r.err, r
 
 
 def broker_fenced(cluster, node_id):

@@ -146,9 +146,9 @@ TEST(buffer_memory_limit_then_freed)
 	CHECK_EQ_INT(accum_append(&a, t, 2, 1, NULL, -1, "c", 1, NULL, 0, NULL, NULL, 0), RN_E_FULL);
 	/* Deliver partition 0's batch: its memory comes back. */
 	accum_close_ready(&a, 0, 1);
-	struct accum_batch *b = accum_sendable(&t->parts[0], 0);
+	struct accum_batch *b = accum_sendable(&a, &t->parts[0], 0);
 	CHECK(b);
-	t->parts[0].inflight = 1;
+	accum_batch_sent(&a, b, 1);
 	accum_batch_free(accum_batch_complete(&a, b, 0, 10));
 	CHECK_OK(accum_append(&a, t, 2, 1, NULL, -1, "c", 1, NULL, 0, NULL, NULL, 0));
 	accum_destroy(&a);
@@ -173,9 +173,9 @@ TEST(lingered_batch_waits_for_the_one_in_flight)
 	struct accum_topic *t = setup(&a, 4096, 1 << 20, 1);
 	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, "a", 1, NULL, 0, NULL, NULL, 100));
 	accum_close_ready(&a, 100 + LINGER_MS, 0);
-	struct accum_batch *first = accum_sendable(&t->parts[0], 100 + LINGER_MS);
+	struct accum_batch *first = accum_sendable(&a, &t->parts[0], 100 + LINGER_MS);
 	CHECK(first != NULL);
-	t->parts[0].inflight = 1;
+	accum_batch_sent(&a, first, 1);
 	/* Records that arrive meanwhile keep filling one open batch past its
 	 * linger, and no linger wake-up is due for it. */
 	for (int i = 0; i < 5; i++)
@@ -188,10 +188,10 @@ TEST(lingered_batch_waits_for_the_one_in_flight)
 	accum_batch_release(&a, accum_batch_complete(&a, first, 0, 0));
 	CHECK_EQ_INT(accum_next_due(&a, 200), 106 + LINGER_MS);
 	accum_close_ready(&a, 200, 0);
-	struct accum_batch *second = accum_sendable(&t->parts[0], 200);
+	struct accum_batch *second = accum_sendable(&a, &t->parts[0], 200);
 	CHECK(second && second->count == 5);
 	/* A flush closes an open batch even behind one in flight. */
-	t->parts[0].inflight = 1;
+	accum_batch_sent(&a, second, 1);
 	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, "c", 1, NULL, 0, NULL, NULL, 201));
 	accum_close_ready(&a, 201, 1);
 	CHECK(second->next != NULL && second->next->count == 1);
@@ -206,13 +206,13 @@ TEST(only_head_in_flight_and_retry_keeps_order)
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
 	accum_close_ready(&a, 0, 1);
-	struct accum_batch *first = accum_sendable(&t->parts[0], 0);
+	struct accum_batch *first = accum_sendable(&a, &t->parts[0], 0);
 	CHECK(first && first->next);
-	t->parts[0].inflight = 1;
-	CHECK(accum_sendable(&t->parts[0], 0) == NULL);
+	accum_batch_sent(&a, first, 1);
+	CHECK(accum_sendable(&a, &t->parts[0], 0) == NULL);
 	accum_batch_retry(&a, first, 50);
-	CHECK(accum_sendable(&t->parts[0], 49) == NULL);
-	CHECK(accum_sendable(&t->parts[0], 50) == first);
+	CHECK(accum_sendable(&a, &t->parts[0], 49) == NULL);
+	CHECK(accum_sendable(&a, &t->parts[0], 50) == first);
 	CHECK_EQ_INT(first->attempts, 1);
 	accum_destroy(&a);
 }
@@ -245,9 +245,9 @@ TEST(keyless_records_spread_over_batches)
 static void deliver_one(struct accum *a, struct accum_topic *t, int32_t part)
 {
 	accum_close_ready(a, 0, 1);
-	struct accum_batch *b = accum_sendable(&t->parts[part], 0);
+	struct accum_batch *b = accum_sendable(a, &t->parts[part], 0);
 	RN_ASSERT(b != NULL);
-	t->parts[part].inflight = 1;
+	accum_batch_sent(a, b, 1);
 	accum_batch_release(a, accum_batch_complete(a, b, 0, 0));
 }
 
@@ -327,9 +327,9 @@ TEST(released_batches_are_bounded)
 	while (n < RN_ARRAY_LEN(done)) {
 		CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
 		accum_close_ready(&a, 0, 1);
-		struct accum_batch *b = accum_sendable(&t->parts[0], 0);
+		struct accum_batch *b = accum_sendable(&a, &t->parts[0], 0);
 		CHECK(b);
-		t->parts[0].inflight = 1;
+		accum_batch_sent(&a, b, 1);
 		done[n++] = accum_batch_complete(&a, b, 0, 0);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -371,8 +371,8 @@ TEST(one_record_batches_are_charged_what_they_hold)
 	CHECK(a.memory_used + a.pool_bytes <= MEMORY);
 	/* Delivering them gives every byte back. */
 	struct accum_batch *b;
-	while ((b = accum_sendable(&t->parts[0], 0)) != NULL) {
-		t->parts[0].inflight = 1;
+	while ((b = accum_sendable(&a, &t->parts[0], 0)) != NULL) {
+		accum_batch_sent(&a, b, 1);
 		accum_batch_release(&a, accum_batch_complete(&a, b, 0, 0));
 	}
 	CHECK_EQ_INT(a.memory_used, 0);
@@ -493,6 +493,223 @@ TEST(batches_that_do_not_shrink_go_uncompressed)
 	free(big);
 	CHECK(t->parts[0].tail->len > 100000);
 	CHECK(a.zbuf == NULL || a.zbuf_cap <= batch_compress_bound(BATCH_COMPRESSION_LZ4, 4096));
+	accum_destroy(&a);
+}
+
+/* ------------------------------------------------------------ idempotence */
+
+/* An idempotent accumulator with producer id pid (-1: none yet) and a
+ * partition limit of max_inflight. */
+static struct accum_topic *setup_idem(struct accum *a, int64_t pid, int max_inflight)
+{
+	struct accum_topic *t = setup(a, 300, 1 << 20, 2);
+	accum_set_idempotence(a, 1);
+	accum_set_max_inflight(a, max_inflight);
+	if (pid >= 0)
+		accum_set_producer(a, pid, 0);
+	return t;
+}
+
+/* Appends n records of 60 bytes to partition part (about three fit in a
+ * 300-byte batch) and closes what is open. */
+static int append_n(struct accum *a, struct accum_topic *t, int32_t part, int n)
+{
+	char v[60] = {0};
+	for (int i = 0; i < n; i++) {
+		int rc = accum_append(a, t, part, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0);
+		if (rc != 0)
+			return rc;
+	}
+	accum_close_ready(a, 0, 1);
+	return 0;
+}
+
+/* Checks that every queued batch of ap validates (CRC included) and carries
+ * pid, epoch 0 and consecutive sequences from first_seq.  Returns the
+ * number of batches, or -1. */
+static int check_stamps(struct accum_partition *ap, int64_t pid, int32_t first_seq)
+{
+	int n = 0;
+	int32_t seq = first_seq;
+	for (struct accum_batch *b = ap->head; b; b = b->next, n++) {
+		struct batch_info info;
+		if (batch_validate(b->buf, b->len, RN_MAX_RECORDS_PER_BATCH, &info) != 0)
+			return -1;
+		if (info.producer_id != pid || info.producer_epoch != 0 || info.base_sequence != seq ||
+		    b->base_sequence != seq || b->producer_id != pid)
+			return -1;
+		seq = accum_seq_add(seq, b->count);
+	}
+	return seq == ap->next_sequence ? n : -1;
+}
+
+TEST(sequences_are_assigned_when_batches_close)
+{
+	struct accum a;
+	struct accum_topic *t = setup_idem(&a, 7, 5);
+	CHECK_OK(append_n(&a, t, 0, 10));
+	CHECK_OK(append_n(&a, t, 1, 2));
+	CHECK(check_stamps(&t->parts[0], 7, 0) >= 3);
+	CHECK_EQ_INT(t->parts[0].next_sequence, 10);
+	CHECK_EQ_INT(check_stamps(&t->parts[1], 7, 0), 1);
+	CHECK_EQ_INT(t->parts[1].next_sequence, 2);
+	/* Without idempotence batches carry no producer fields. */
+	struct accum plain;
+	struct accum_topic *pt = setup(&plain, 300, 1 << 20, 1);
+	CHECK_OK(append_n(&plain, pt, 0, 2));
+	struct batch_info info;
+	CHECK_OK(batch_validate(pt->parts[0].head->buf, pt->parts[0].head->len, 100, &info));
+	CHECK(info.producer_id == -1 && info.base_sequence == -1);
+	accum_destroy(&plain);
+	accum_destroy(&a);
+}
+
+TEST(sequences_wrap_after_int32_max)
+{
+	CHECK_EQ_INT(accum_seq_add(0, 5), 5);
+	CHECK_EQ_INT(accum_seq_add(INT32_MAX, 1), 0);
+	CHECK_EQ_INT(accum_seq_add(INT32_MAX - 1, 3), 1);
+	CHECK_EQ_INT(accum_seq_add(INT32_MAX, 0), INT32_MAX);
+	struct accum a;
+	struct accum_topic *t = setup_idem(&a, 3, 5);
+	t->parts[0].next_sequence = INT32_MAX - 1;
+	CHECK_OK(append_n(&a, t, 0, 3));
+	struct accum_batch *b = t->parts[0].head;
+	CHECK(b && b->count == 3 && b->base_sequence == INT32_MAX - 1);
+	CHECK_EQ_INT(t->parts[0].next_sequence, 1);
+	accum_destroy(&a);
+}
+
+TEST(batches_wait_for_the_producer_id_and_are_stamped_with_it)
+{
+	struct accum a;
+	struct accum_topic *t = setup_idem(&a, -1, 5);
+	CHECK_OK(append_n(&a, t, 0, 7));
+	CHECK(t->parts[0].head && t->parts[0].head->base_sequence == -1);
+	CHECK(accum_sendable(&a, &t->parts[0], 0) == NULL);
+	accum_set_producer(&a, 42, 0);
+	CHECK(check_stamps(&t->parts[0], 42, 0) >= 2);
+	CHECK(accum_sendable(&a, &t->parts[0], 0) == t->parts[0].head);
+	/* Batches closed from now on continue the sequence. */
+	CHECK_OK(append_n(&a, t, 0, 2));
+	CHECK(check_stamps(&t->parts[0], 42, 0) >= 3);
+	CHECK_EQ_INT(t->parts[0].next_sequence, 9);
+	accum_destroy(&a);
+}
+
+TEST(several_batches_of_a_partition_in_flight)
+{
+	struct accum a;
+	struct accum_topic *t = setup_idem(&a, 1, 3);
+	struct accum_partition *ap = &t->parts[0];
+	CHECK_OK(append_n(&a, t, 0, 15)); /* five batches of three */
+	struct accum_batch *bs[8];
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 0, bs, 8), 3);
+	CHECK(bs[0] == ap->head && bs[1] == ap->head->next && bs[2] == ap->head->next->next);
+	for (int i = 0; i < 3; i++)
+		accum_batch_sent(&a, bs[i], 1);
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 0, bs, 8), 0);
+	CHECK_EQ_INT(a.inflight, 3);
+	struct accum_batch *fourth = ap->head->next->next->next;
+	accum_batch_release(&a, accum_batch_complete(&a, ap->head, 0, 0));
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 0, bs, 8), 1);
+	CHECK(bs[0] == fourth);
+	/* Without idempotence a partition keeps one batch in flight. */
+	struct accum plain;
+	struct accum_topic *pt = setup(&plain, 300, 1 << 20, 1);
+	CHECK_OK(append_n(&plain, pt, 0, 9));
+	CHECK_EQ_INT(accum_sendable_list(&plain, &pt->parts[0], 0, bs, 8), 1);
+	accum_destroy(&plain);
+	accum_destroy(&a);
+}
+
+TEST(a_failed_batch_drains_the_partition_then_resends_in_order)
+{
+	struct accum a;
+	struct accum_topic *t = setup_idem(&a, 1, 5);
+	struct accum_partition *ap = &t->parts[0];
+	CHECK_OK(append_n(&a, t, 0, 12)); /* four batches */
+	struct accum_batch *bs[8];
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 0, bs, 8), 4);
+	struct accum_batch *b1 = bs[0], *b2 = bs[1], *b3 = bs[2], *b4 = bs[3];
+	int32_t seq2 = b2->base_sequence;
+	for (int i = 0; i < 4; i++)
+		accum_batch_sent(&a, bs[i], 1);
+	/* b2 fails: nothing goes until b3 and b4 are back. */
+	accum_batch_retry(&a, b2, 10);
+	CHECK(ap->draining);
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 100, bs, 8), 0);
+	accum_batch_release(&a, accum_batch_complete(&a, b1, 0, 0));
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 100, bs, 8), 0);
+	/* b3 and b4 arrived after the gap (OUT_OF_ORDER_SEQUENCE_NUMBER):
+	 * an older batch is still unacknowledged, so they are retried. */
+	CHECK(accum_batch_has_earlier(&a, b3) && !accum_batch_has_earlier(&a, b2));
+	accum_batch_retry(&a, b3, 10);
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 100, bs, 8), 0);
+	accum_batch_retry(&a, b4, 10);
+	CHECK(!ap->draining && ap->inflight == 0 && a.inflight == 0);
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 9, bs, 8), 0); /* backoff */
+	CHECK_EQ_INT(accum_next_due(&a, 0), 10);
+	CHECK_EQ_INT(accum_sendable_list(&a, ap, 10, bs, 8), 3);
+	CHECK(bs[0] == b2 && bs[1] == b3 && bs[2] == b4);
+	/* A retry sends the same sequences. */
+	CHECK_EQ_INT(b2->base_sequence, seq2);
+	CHECK_EQ_INT(check_stamps(ap, 1, seq2 - 0), 3);
+	accum_destroy(&a);
+}
+
+TEST(a_new_producer_id_restamps_unacknowledged_batches)
+{
+	for (int codec = 0; codec < 2; codec++) {
+		struct accum a;
+		struct accum_topic *t = setup_idem(&a, 5, 5);
+		if (codec)
+			accum_set_compression(&a, BATCH_COMPRESSION_LZ4, BATCH_CODEC_LEVEL_DEFAULT);
+		struct accum_partition *ap = &t->parts[0];
+		CHECK_OK(append_n(&a, t, 0, 9));
+		CHECK_OK(append_n(&a, t, 1, 3));
+		struct accum_batch *bs[8];
+		CHECK_EQ_INT(accum_sendable_list(&a, ap, 0, bs, 8), 3);
+		accum_batch_sent(&a, bs[0], 1);
+		accum_batch_sent(&a, bs[1], 1);
+		accum_batch_release(&a, accum_batch_complete(&a, bs[0], 0, 0));
+		/* bs[1] comes back with a fatal sequence error: the id is
+		 * dropped and nothing is sendable until a new one arrives. */
+		accum_batch_retry(&a, bs[1], 0);
+		accum_set_producer(&a, -1, -1);
+		CHECK(accum_sendable(&a, ap, 100) == NULL);
+		CHECK(accum_sendable(&a, &t->parts[1], 100) == NULL);
+		/* Records appended meanwhile close unstamped. */
+		CHECK_OK(append_n(&a, t, 0, 3));
+		accum_set_producer(&a, 6, 0);
+		CHECK_EQ_INT(check_stamps(ap, 6, 0), 3);
+		CHECK_EQ_INT(ap->next_sequence, 9);
+		CHECK_EQ_INT(check_stamps(&t->parts[1], 6, 0), 1);
+		CHECK(accum_sendable(&a, ap, 100) == bs[1]);
+		accum_destroy(&a);
+	}
+}
+
+TEST(lingered_batches_pipeline_up_to_the_limit)
+{
+	struct accum a;
+	struct accum_topic *t = setup_idem(&a, 1, 2);
+	struct accum_partition *ap = &t->parts[0];
+	char v[10] = {0};
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 0));
+	accum_close_ready(&a, LINGER_MS, 0);
+	accum_batch_sent(&a, accum_sendable(&a, ap, LINGER_MS), 1);
+	/* One in flight, room for another: the next lingered batch closes. */
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 10));
+	CHECK_EQ_INT(accum_next_due(&a, 0), 10 + LINGER_MS);
+	accum_close_ready(&a, 10 + LINGER_MS, 0);
+	CHECK(ap->open == NULL);
+	accum_batch_sent(&a, accum_sendable(&a, ap, 10 + LINGER_MS), 1);
+	/* At the limit the open batch keeps filling. */
+	CHECK_OK(accum_append(&a, t, 0, 1, NULL, -1, v, sizeof(v), NULL, 0, NULL, NULL, 20));
+	accum_close_ready(&a, 100, 0);
+	CHECK(ap->open != NULL);
+	CHECK_EQ_INT(accum_next_due(&a, 0), INT64_MAX);
 	accum_destroy(&a);
 }
 

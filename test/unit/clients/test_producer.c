@@ -43,6 +43,10 @@ struct meta_node {
 	int leader_port;
 	struct meta_conn conns[META_MAX_CONNS];
 	size_t nconns;
+	/* InitProducerId: answered with producer id META_PRODUCER_ID, or
+	 * refused as an unknown API (a cluster without idempotence). */
+	int init_pid_unsupported;
+	volatile int init_pid_requests;
 	volatile int stop;
 	pthread_t thread;
 };
@@ -108,7 +112,38 @@ static void answer_metadata(const struct meta_node *m, int fd, int32_t correlati
 	(void)w;
 }
 
-/* Answers every whole Metadata request in c's buffer. */
+#define META_PRODUCER_ID 77
+
+static void write_response(int fd, Runnel__Response *resp)
+{
+	uint8_t out[4096];
+	size_t n = runnel__response__get_packed_size(resp);
+	if (n + FRAME_PREFIX_BYTES > sizeof(out))
+		return;
+	frame_put_prefix(out, (uint32_t)n);
+	runnel__response__pack(resp, out + FRAME_PREFIX_BYTES);
+	ssize_t w = write(fd, out, n + FRAME_PREFIX_BYTES);
+	(void)w;
+}
+
+static void answer_init_pid(struct meta_node *m, int fd, int32_t correlation_id)
+{
+	Runnel__InitProducerIdResponse ir = RUNNEL__INIT_PRODUCER_ID_RESPONSE__INIT;
+	Runnel__Response resp = RUNNEL__RESPONSE__INIT;
+	resp.correlation_id = correlation_id;
+	m->init_pid_requests++;
+	if (m->init_pid_unsupported) {
+		resp.error_code = rn_err_to_wire(RN_E_UNSUPPORTED_API);
+		resp.error_message = (char *)"unsupported API key 22";
+	} else {
+		ir.producer_id = META_PRODUCER_ID;
+		resp.body_case = RUNNEL__RESPONSE__BODY_INIT_PRODUCER_ID;
+		resp.init_producer_id = &ir;
+	}
+	write_response(fd, &resp);
+}
+
+/* Answers every whole Metadata and InitProducerId request in c's buffer. */
 static void serve_conn(struct meta_node *m, struct meta_conn *c)
 {
 	size_t off = 0;
@@ -120,6 +155,8 @@ static void serve_conn(struct meta_node *m, struct meta_conn *c)
 			continue;
 		if (req->body_case == RUNNEL__REQUEST__BODY_METADATA)
 			answer_metadata(m, c->fd, req->header->correlation_id);
+		else if (req->body_case == RUNNEL__REQUEST__BODY_INIT_PRODUCER_ID)
+			answer_init_pid(m, c->fd, req->header->correlation_id);
 		runnel__request__free_unpacked(req, NULL);
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
@@ -237,6 +274,59 @@ TEST(compression_settings_by_kafka_name)
 	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "batch.size", "x"), RN_E_INVAL);
 	CHECK_OK(runnel_producer_config_set(&cfg, "client.id", "me"));
 	CHECK_EQ_STR(cfg.client.client_id, "me");
+}
+
+TEST(idempotence_settings_follow_kafka_rules)
+{
+	struct runnel_producer_config cfg;
+	runnel_producer *p = NULL;
+	char msg[256];
+	runnel_producer_config_init(&cfg);
+	CHECK_EQ_INT(cfg.enable_idempotence, RUNNEL_IDEMPOTENCE_DEFAULT);
+	CHECK_OK(runnel_producer_new(&cfg, &p));
+	CHECK_EQ_INT(runnel_producer_idempotent(p, NULL), 1);
+	runnel_producer_free(p);
+	/* acks 1 without enable.idempotence turns it off silently. */
+	CHECK_OK(runnel_producer_config_set(&cfg, "acks", "1"));
+	CHECK_OK(runnel_producer_new(&cfg, &p));
+	CHECK_EQ_INT(runnel_producer_idempotent(p, NULL), 0);
+	runnel_producer_free(p);
+	/* Asked for with acks 1: refused, naming both settings. */
+	CHECK_OK(runnel_producer_config_set(&cfg, "enable.idempotence", "true"));
+	CHECK_EQ_INT(cfg.enable_idempotence, 1);
+	CHECK_EQ_INT(runnel_producer_new(&cfg, &p), RN_E_INVAL);
+	CHECK_EQ_INT(runnel_producer_config_check(&cfg, msg, sizeof(msg)), RN_E_INVAL);
+	CHECK(strstr(msg, "enable.idempotence") && strstr(msg, "acks"));
+	CHECK_OK(runnel_producer_config_set(&cfg, "acks", "0"));
+	CHECK_EQ_INT(runnel_producer_new(&cfg, &p), RN_E_INVAL);
+	CHECK_OK(runnel_producer_config_set(&cfg, "acks", "all"));
+	CHECK_OK(runnel_producer_config_check(&cfg, msg, sizeof(msg)));
+	CHECK_EQ_STR(msg, "");
+	/* retries 0 and more than 5 in flight conflict the same way. */
+	CHECK_OK(runnel_producer_config_set(&cfg, "retries", "0"));
+	CHECK_EQ_INT(runnel_producer_config_check(&cfg, msg, sizeof(msg)), RN_E_INVAL);
+	CHECK(strstr(msg, "retries") != NULL);
+	CHECK_OK(runnel_producer_config_set(&cfg, "retries", "3"));
+	CHECK_OK(runnel_producer_config_set(&cfg, "max.in.flight.requests.per.connection", "6"));
+	CHECK_EQ_INT(runnel_producer_config_check(&cfg, msg, sizeof(msg)), RN_E_INVAL);
+	CHECK(strstr(msg, "max.in.flight.requests.per.connection") != NULL);
+	CHECK_OK(runnel_producer_config_set(&cfg, "max.in.flight.requests.per.connection", "5"));
+	CHECK_OK(runnel_producer_new(&cfg, &p));
+	CHECK_EQ_INT(runnel_producer_idempotent(p, NULL), 1);
+	runnel_producer_free(p);
+	/* By default, 6 in flight only turns idempotence off. */
+	CHECK_OK(runnel_producer_config_set(&cfg, "max.in.flight.requests.per.connection", "6"));
+	cfg.enable_idempotence = RUNNEL_IDEMPOTENCE_DEFAULT;
+	CHECK_OK(runnel_producer_new(&cfg, &p));
+	CHECK_EQ_INT(runnel_producer_idempotent(p, NULL), 0);
+	runnel_producer_free(p);
+	CHECK_OK(runnel_producer_config_set(&cfg, "max.in.flight.requests.per.connection", "5"));
+	CHECK_OK(runnel_producer_config_set(&cfg, "enable.idempotence", "false"));
+	CHECK_OK(runnel_producer_new(&cfg, &p));
+	CHECK_EQ_INT(runnel_producer_idempotent(p, NULL), 0);
+	runnel_producer_free(p);
+	CHECK_EQ_INT(runnel_producer_config_set(&cfg, "enable.idempotence", "yes"), RN_E_INVAL);
+	CHECK_EQ_INT(cfg.enable_idempotence, 0);
 }
 
 /* ------------------------------------------------------------ measuring */
@@ -538,6 +628,98 @@ TEST(signal_ends_poll_early)
 	CHECK_OK(rc);
 	CHECK_EQ_INT(called, 0);
 	CHECK(elapsed < SIGNAL_FIRST_MS + SIGNAL_NOTICED_MS);
+}
+
+/* ------------------------------------------------------------ producer id */
+
+/* Polls p until done(p) or ms pass.  Returns done(p). */
+static int poll_until_true(runnel_producer *p, int (*done)(runnel_producer *), int ms)
+{
+	int64_t end = rn_mono_ms() + ms;
+	while (!done(p) && rn_mono_ms() < end)
+		runnel_producer_poll(p, 50);
+	return done(p);
+}
+
+static int has_id(runnel_producer *p)
+{
+	int64_t id = -1;
+	return runnel_producer_idempotent(p, &id) && id >= 0;
+}
+
+static int not_idempotent(runnel_producer *p)
+{
+	return !runnel_producer_idempotent(p, NULL);
+}
+
+static int four_failed(runnel_producer *p)
+{
+	(void)p;
+	return delivered_errors >= 4;
+}
+
+TEST(the_producer_id_is_fetched_after_send_returns)
+{
+	static struct meta_node m;
+	CHECK(meta_start(&m, closed_port()) == 0);
+	runnel_producer *p = new_producer(&m, RUNNEL_DEFAULT_BUFFER_MEMORY, 60000);
+	CHECK(p != NULL);
+	int64_t id = 0;
+	CHECK_OK(send_some(p, 4, 16));
+	/* send only queues: the id is asked for from poll. */
+	CHECK(runnel_producer_idempotent(p, &id) == 1 && id == -1);
+	int got = poll_until_true(p, has_id, 3000);
+	runnel_producer_idempotent(p, &id);
+	int requests = m.init_pid_requests;
+	runnel_producer_free(p);
+	meta_stop(&m);
+	CHECK(got);
+	CHECK_EQ_INT(id, META_PRODUCER_ID);
+	CHECK_EQ_INT(requests, 1);
+}
+
+TEST(default_idempotence_is_dropped_when_the_cluster_lacks_it)
+{
+	static struct meta_node m;
+	CHECK(meta_start(&m, closed_port()) == 0);
+	m.init_pid_unsupported = 1;
+	runnel_producer *p = new_producer(&m, RUNNEL_DEFAULT_BUFFER_MEMORY, 60000);
+	CHECK(p != NULL);
+	CHECK_OK(send_some(p, 4, 16));
+	int dropped = poll_until_true(p, not_idempotent, 3000);
+	int warned = strstr(runnel_producer_errmsg(p), "WARN") != NULL;
+	fprintf(stderr, "  %s\n", runnel_producer_errmsg(p));
+	/* The records still wait for their (unreachable) leader. */
+	size_t outstanding = runnel_producer_outstanding(p);
+	runnel_producer_free(p);
+	meta_stop(&m);
+	CHECK(dropped && warned);
+	CHECK_EQ_INT(outstanding, 4);
+}
+
+TEST(requested_idempotence_fails_the_records_when_the_cluster_lacks_it)
+{
+	static struct meta_node m;
+	CHECK(meta_start(&m, closed_port()) == 0);
+	m.init_pid_unsupported = 1;
+	struct runnel_producer_config cfg;
+	runnel_producer *p = NULL;
+	char bootstrap[64];
+	snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", m.port);
+	runnel_producer_config_init(&cfg);
+	cfg.client.bootstrap = bootstrap;
+	cfg.enable_idempotence = 1;
+	CHECK_OK(runnel_producer_new(&cfg, &p));
+	delivered_errors = 0;
+	CHECK_OK(send_some(p, 4, 16));
+	int failed = poll_until_true(p, four_failed, 3000);
+	int rc = runnel_producer_send(p, "t", 0, NULL, -1, "x", 1, NULL, 0, -1, NULL, NULL);
+	int named = strstr(runnel_producer_errmsg(p), "enable.idempotence=true") != NULL;
+	runnel_producer_free(p);
+	meta_stop(&m);
+	CHECK(failed);
+	CHECK_EQ_INT(rc, RN_E_UNSUPPORTED_API);
+	CHECK(named);
 }
 
 int main(int argc, char **argv)
