@@ -139,6 +139,19 @@ def cli(args, input=None, check=True, timeout=120, binary=False):
     return res
 
 
+def wait_until(what, fn, timeout=60.0, interval=0.2):
+    """Calls fn until it returns something true (returned) or timeout seconds
+    pass (AssertionError naming what and fn's last result)."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
 def stop_all():
     for p in _children:
         if p.poll() is None:

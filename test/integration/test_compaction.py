@@ -39,15 +39,8 @@ def consume(address, topic):
     return out
 
 
-def wait_for(what, fn, timeout=30.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+def wait_for(what, fn, timeout=30.0, interval=0.1):
+    return rtest.wait_until(what, fn, timeout, interval)
 
 
 def cleanings(node, topic):

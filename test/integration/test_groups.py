@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import rtest  # noqa: E402
-from rtest import Cluster, Node, cli, first, pb_bytes, pb_decode, pb_int, read_frame, request  # noqa: E402
+from rtest import Cluster, Node, cli, first, pb_bytes, pb_decode, pb_int, read_frame, request, wait_until  # noqa: E402
 
 NODE_ARGS = ["--group-initial-rebalance-delay-ms", "500", "--group-min-session-timeout-ms", "1000",
              "--offsets-topic-num-partitions", "8"]
@@ -61,17 +61,6 @@ class Consumer:
 def produce(bootstrap, topic, start, count):
     lines = "".join("k%06d:v%06d\n" % (i, i) for i in range(start, start + count))
     cli(["-b", bootstrap, "produce", topic, "-K", ":", "--acks", "all"], input=lines, timeout=120)
-
-
-def wait_until(what, fn, timeout=60.0, interval=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def consumed_keys(consumers):

@@ -115,15 +115,8 @@ def describe(bootstrap, topic):
     return json.loads(r.stdout)["partitions"][0]
 
 
-def wait_for(what, fn, timeout=40.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+def wait_for(what, fn, timeout=40.0, interval=0.2):
+    return rtest.wait_until(what, fn, timeout, interval)
 
 
 def test_a_retry_after_failover_gets_the_original_offset(workdir):

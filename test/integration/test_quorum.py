@@ -28,14 +28,7 @@ def create(cluster, name, partitions=3, replicas=3):
 
 
 def wait_until(what, fn, timeout=30.0, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+    return rtest.wait_until(what, fn, timeout, interval)
 
 
 def test_leader_kill_elects_new_leader(workdir):

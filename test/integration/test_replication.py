@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import rtest  # noqa: E402
-from rtest import Cluster, cli  # noqa: E402
+from rtest import Cluster, cli, wait_until  # noqa: E402
 
 LAG_MS = 2000
 FAST = ["--broker-session-timeout-ms", "3000", "--broker-heartbeat-interval-ms", "500",
@@ -45,17 +45,6 @@ def describe(cluster, topic):
         if "UNKNOWN_TOPIC_OR_PARTITION" not in r.stderr or time.time() > deadline:
             raise AssertionError("topic describe %s failed: %s" % (topic, r.stderr))
         time.sleep(0.1)
-
-
-def wait_until(what, fn, timeout=60.0, interval=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def read_replica(cluster, topic, node):

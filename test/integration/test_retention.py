@@ -35,15 +35,8 @@ def offsets(address, topic):
             for p in sorted(doc["partitions"], key=lambda p: p["partition"])]
 
 
-def wait_for(what, fn, timeout=15.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+def wait_for(what, fn, timeout=15.0, interval=0.1):
+    return rtest.wait_until(what, fn, timeout, interval)
 
 
 def first_offsets(address, topic, *extra):
