@@ -1,6 +1,8 @@
 /* pstate_store.c: producer-state snapshot files, and rebuilding the state from them and the log. */
 #include "broker/pstate_store.h"
 
+#include "storage/file_io.h"
+
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/rn_assert.h"
@@ -116,20 +118,6 @@ static void prune(const char *dir)
 	remove_outside(dir, newest[count - 1], INT64_MAX);
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = write(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return RN_E_IO;
-		done += (size_t)n;
-	}
-	return RN_OK;
-}
-
 int pstate_store_write(const char *dir, const struct pstate *s, int64_t end_offset)
 {
 	RN_ASSERT(end_offset >= 0);
@@ -142,21 +130,10 @@ int pstate_store_write(const char *dir, const struct pstate *s, int64_t end_offs
 	if (!buf)
 		return RN_E_NOMEM;
 	pstate_snapshot_write(s, end_offset, buf);
-	int rc = RN_OK;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		LOG_ERROR("pstate", "cannot create %s: %s", tmp, strerror(errno));
-		rc = RN_E_IO;
-		goto free_buf;
-	}
-	rc = write_all(fd, buf, len);
 	/* The data is durable before the name points at it, so a snapshot
 	 * that exists under its final name is whole (the CRC checks it
 	 * anyway). */
-	if (rc == RN_OK && fsync(fd) != 0)
-		rc = RN_E_IO;
-	if (close(fd) != 0 && rc == RN_OK)
-		rc = RN_E_IO;
+	int rc = file_write_synced(AT_FDCWD, tmp, buf, len);
 	if (rc == RN_OK && rename(tmp, path) != 0)
 		rc = RN_E_IO;
 	if (rc != RN_OK) {

@@ -1,6 +1,8 @@
 /* epoch_hist.c: a partition log's leader-epoch history and its checkpoint file. */
 #include "storage/epoch_hist.h"
 
+#include "storage/file_io.h"
+
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/rn_assert.h"
@@ -255,20 +257,6 @@ static size_t format(const struct epoch_hist *h, char **out)
 	return len;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return RN_E_IO;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
 int epoch_hist_store(const struct epoch_hist *h, int dir_fd, const char *name)
 {
 	char tmp[256];
@@ -278,31 +266,16 @@ int epoch_hist_store(const struct epoch_hist *h, int dir_fd, const char *name)
 	size_t len = format(h, &buf);
 	if (len == 0)
 		return RN_E_NOMEM;
-	int rc = RN_E_IO;
-	int err = 0;
-	int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = errno;
-		goto out_buf;
-	}
-	if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
-		err = errno;
-		goto out_fd;
-	}
 	/* The rename replaces the old file in one step, and the directory fsync
 	 * makes the new name durable: a crash leaves either version whole. */
-	if (renameat(dir_fd, tmp, dir_fd, name) != 0 || fsync(dir_fd) != 0) {
-		err = errno;
-		goto out_fd;
-	}
-	rc = 0;
-out_fd:
-	close(fd);
-	if (rc)
+	int rc = file_write_synced(dir_fd, tmp, buf, len);
+	if (rc == 0 && (renameat(dir_fd, tmp, dir_fd, name) != 0 || fsync(dir_fd) != 0))
+		rc = RN_E_IO;
+	if (rc) {
+		int err = errno;
 		unlinkat(dir_fd, tmp, 0);
-out_buf:
-	if (rc)
 		LOG_ERROR("storage", "cannot write %s: %s", name, strerror(err));
+	}
 	free(buf);
 	return rc;
 }

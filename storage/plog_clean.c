@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/rn_assert.h"
 #include "storage/cleaner.h"
+#include "storage/file_io.h"
 #include "storage/plog_internal.h"
 #include "storage/storage_limits.h"
 
@@ -101,15 +102,8 @@ static int write_checkpoint_tmp(struct plog_clean_job *job, int64_t offset)
 	struct plog *log = job->log;
 	char buf[CHECKPOINT_MAX_BYTES];
 	int len = snprintf(buf, sizeof(buf), "%" PRId64 "\n", offset);
-	int fd = openat(log->dir_fd, CHECKPOINT_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			0644);
-	if (fd < 0)
-		goto fail;
-	bool ok = write(fd, buf, (size_t)len) == len && fsync(fd) == 0;
-	close(fd);
-	if (ok)
+	if (file_write_synced(log->dir_fd, CHECKPOINT_TMP, buf, (size_t)len) == 0)
 		return 0;
-fail:
 	LOG_ERROR("storage", "%s: cannot write %s: %s", log->dir, CHECKPOINT_TMP,
 		  strerror(errno));
 	return RN_E_IO;
