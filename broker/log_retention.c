@@ -157,6 +157,10 @@ bool log_retention_follow_leader(struct partition *p, int64_t leader_start, int 
 			 p->topic, p->index, res.start_offset);
 		if (p->high_watermark < res.start_offset)
 			p->high_watermark = res.start_offset;
+		/* Nothing of the old log is left, so neither are its producers;
+		 * a snapshot at the new start says so to the next open. */
+		pstate_clear(&p->producers);
+		partition_snapshot_producers(p);
 	}
 	return behind;
 }
