@@ -151,37 +151,16 @@ free_buf:
  * good snapshot for offset. */
 static int load_file(const char *path, int64_t offset, struct pstate *s)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return RN_E_IO;
-	int rc = RN_OK;
 	uint8_t *buf = NULL;
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		rc = RN_E_IO;
-		goto close_fd;
-	}
-	if (st.st_size < (off_t)PSTATE_SNAPSHOT_HEADER_BYTES ||
-	    (uint64_t)st.st_size > PSTATE_STORE_MAX_FILE_BYTES) {
-		rc = RN_E_CORRUPT_STATE;
-		goto close_fd;
-	}
-	size_t len = (size_t)st.st_size;
-	buf = malloc(len);
-	if (!buf) {
-		rc = RN_E_NOMEM;
-		goto close_fd;
-	}
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = RN_E_IO;
-			goto free_buf;
-		}
-		got += (size_t)n;
+	size_t len = 0;
+	int rc = file_read_whole(AT_FDCWD, path, PSTATE_STORE_MAX_FILE_BYTES, &buf, &len);
+	if (rc == RN_E_NOT_FOUND)
+		return RN_E_IO;
+	if (rc != RN_OK)
+		return rc;
+	if (len < PSTATE_SNAPSHOT_HEADER_BYTES) {
+		free(buf);
+		return RN_E_CORRUPT_STATE;
 	}
 	int64_t end = -1;
 	rc = pstate_snapshot_read(s, buf, len, &end);
@@ -190,10 +169,7 @@ static int load_file(const char *path, int64_t offset, struct pstate *s)
 		pstate_clear(s);
 		rc = RN_E_CORRUPT_STATE;
 	}
-free_buf:
 	free(buf);
-close_fd:
-	close(fd);
 	return rc;
 }
 

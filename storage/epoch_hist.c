@@ -139,46 +139,8 @@ int32_t epoch_hist_find(const struct epoch_hist *h, int32_t epoch)
 /* Reads the whole file into a malloc'd, NUL-terminated buffer. */
 static int read_file(int dir_fd, const char *name, char **out)
 {
-	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? RN_E_NOT_FOUND : RN_E_IO;
-	int rc = 0;
-	struct stat st;
-	char *buf = NULL;
-	if (fstat(fd, &st) != 0) {
-		rc = RN_E_IO;
-		goto out_fd;
-	}
-	if (st.st_size < 0 || (size_t)st.st_size > CHECKPOINT_MAX_BYTES) {
-		rc = RN_E_CORRUPT_STATE;
-		goto out_fd;
-	}
-	size_t len = (size_t)st.st_size;
-	buf = malloc(len + 1);
-	if (!buf) {
-		rc = RN_E_NOMEM;
-		goto out_fd;
-	}
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = pread(fd, buf + got, len - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rc = r < 0 ? RN_E_IO : RN_E_CORRUPT_STATE;
-			goto out_buf;
-		}
-		got += (size_t)r;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	close(fd);
-	return 0;
-out_buf:
-	free(buf);
-out_fd:
-	close(fd);
-	return rc;
+	size_t len;
+	return file_read_whole(dir_fd, name, CHECKPOINT_MAX_BYTES, (uint8_t **)out, &len);
 }
 
 /* Parses one decimal integer in [min, max] ending at a newline. */

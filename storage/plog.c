@@ -782,18 +782,26 @@ void plog_close(struct plog *log)
 	plog_unref(log);
 }
 
-/* Removes every entry of the (flat) log directory. */
-static int remove_dir_entries(struct plog *log)
+DIR *plog_opendir(struct plog *log)
 {
 	int fd = dup(log->dir_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return RN_E_IO;
+		return NULL;
 	}
 	/* The duplicate shares its position with dir_fd: start from the top. */
 	rewinddir(d);
+	return d;
+}
+
+/* Removes every entry of the (flat) log directory. */
+static int remove_dir_entries(struct plog *log)
+{
+	DIR *d = plog_opendir(log);
+	if (!d)
+		return RN_E_IO;
 	int rc = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {

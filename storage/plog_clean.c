@@ -170,14 +170,9 @@ static int complete_swap(struct plog *log, int64_t base)
 /* One pass over the directory: what suffix, and what to do. */
 static int recover_pass(struct plog *log, int pass)
 {
-	int fd = dup(log->dir_fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = plog_opendir(log);
+	if (!d)
 		return RN_E_IO;
-	}
-	rewinddir(d);
 	int rc = 0;
 	struct dirent *e;
 	while (rc == 0 && (e = readdir(d)) != NULL) {

@@ -6,6 +6,7 @@
 #include "storage/plog.h"
 #include "storage/segment.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -67,6 +68,10 @@ void plog_drop_segments(struct plog *log, uint32_t from);
 
 /* Recomputes closed_bytes from the segment sizes. */
 void plog_count_closed_bytes(struct plog *log);
+
+/* Opens the log directory for a walk from its first entry (on a duplicate
+ * of dir_fd, which shares its position).  NULL on failure; closedir it. */
+DIR *plog_opendir(struct plog *log);
 
 /* fsyncs the log directory.  0 or RN_E_IO. */
 int plog_sync_dir(struct plog *log);

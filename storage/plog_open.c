@@ -99,15 +99,9 @@ static int bases_push(struct bases *b, int64_t base)
  * format: anything that is not a segment file, and indexes without a log. */
 static int list_segments(struct plog *log, struct bases *logs)
 {
-	int fd = dup(log->dir_fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = plog_opendir(log);
+	if (!d)
 		return RN_E_IO;
-	}
-	/* The duplicate shares its position with dir_fd: start from the top. */
-	rewinddir(d);
 	int rc = 0;
 	struct dirent *e;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
