@@ -630,7 +630,6 @@ static void metadata_async_cb(void *opaque, int err, Runnel__Response *resp)
 
 int client_metadata_refresh_async(struct client *c, const char *const *topics, size_t n)
 {
-	int32_t ids[2 * RN_MAX_NODES + RUNNEL_MAX_BOOTSTRAP_SERVERS];
 	if (c->metadata_inflight)
 		return 0;
 	Runnel__MetadataRequest mr = RUNNEL__METADATA_REQUEST__INIT;
@@ -639,24 +638,16 @@ int client_metadata_refresh_async(struct client *c, const char *const *topics, s
 	mr.topics = (char **)topics;
 	req.body_case = RUNNEL__REQUEST__BODY_METADATA;
 	req.metadata = &mr;
-	size_t count = any_candidates(c, ids, RN_ARRAY_LEN(ids));
-	int64_t now = rn_mono_ms();
-	for (size_t i = 0; i < count; i++) {
-		struct conn *cn = client_conn(c, ids[i]);
-		if (!cn || conn_ensure(cn, now) != 0 || !conn_can_send(cn))
-			continue;
-		/* A short deadline: while this request waits no other refresh
-		 * starts, so a node that stopped answering must not hold it. */
-		int64_t due = now + (c->cfg.request_timeout_ms < CLIENT_NODE_ATTEMPT_TIMEOUT_MS
-					     ? c->cfg.request_timeout_ms
-					     : CLIENT_NODE_ATTEMPT_TIMEOUT_MS);
-		if (client_send_until(c, cn, &req, RUNNEL__API_KEY__API_METADATA, due, metadata_async_cb,
-				      c) == 0) {
-			c->metadata_inflight = 1;
-			return 0;
-		}
-	}
-	return RN_E_AGAIN;
+	/* A short deadline: while this request waits no other refresh starts,
+	 * so a node that stopped answering must not hold it. */
+	int32_t timeout_ms = c->cfg.request_timeout_ms < CLIENT_NODE_ATTEMPT_TIMEOUT_MS
+				     ? c->cfg.request_timeout_ms
+				     : CLIENT_NODE_ATTEMPT_TIMEOUT_MS;
+	int rc = client_send_any_async(c, &req, RUNNEL__API_KEY__API_METADATA, timeout_ms,
+				       metadata_async_cb, c);
+	if (rc == 0)
+		c->metadata_inflight = 1;
+	return rc;
 }
 
 int client_send_any_async(struct client *c, Runnel__Request *req, int32_t api_key,
