@@ -780,14 +780,12 @@ int partition_produce(struct partition *p, uint8_t *buf, size_t len,
 			 info->producer_id, info->producer_epoch, info->base_sequence);
 		return RN_E_INVALID_RECORD;
 	}
-	struct pstate_append a = {
-		.producer_id = info->producer_id,
-		.epoch = info->producer_epoch,
-		.first_seq = info->base_sequence,
-		.last_seq = pstate_last_seq(info->base_sequence, info->last_offset_delta),
-		.first_offset = -1,
-		.last_offset = -1,
-	};
+	/* The offsets it fills are the producer's (0-based); only the
+	 * sequences are checked, and the update after the append has the
+	 * real ones. */
+	struct pstate_append a;
+	bool stamped = pstate_append_from_batch(info, &a);
+	RN_ASSERT(stamped);
 	struct pstate_batch dup;
 	int rc = pstate_check(&p->producers, &a, &dup);
 	if (rc == RN_E_DUPLICATE_SEQUENCE_NUMBER) {
